@@ -1,0 +1,77 @@
+"""Checkpoint files: atomic writes, and loading that names every mismatch.
+
+A training checkpoint is a MindSpore ``.ckpt`` holding the network parameters (named
+as in the Cell: ``conv_first.weight``, ``blocks.0.convs.1.basis`` ...), the Adam state
+(``adam_m.*``, ``adam_v.*``, ``global_step``...) and training metadata (``iteration``).
+The run's resolved ``config.yaml`` sits beside it; :func:`config_for_checkpoint` finds it.
+"""
+import os
+
+import mindspore as ms
+
+from src.config import load_config
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+def save_checkpoint_atomic(save_obj, path, append_dict=None):
+    """Write ``path`` via a temporary file and a rename, so a crash mid-write never
+    leaves a truncated checkpoint where the previous good one was."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.ckpt")
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path):
+    """All entries of a ``.ckpt`` as {name: Parameter}; CheckpointError if unusable."""
+    if not path or not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint '{path}' does not exist; pass the path of a .ckpt "
+                              f"written by train.py (e.g. runs/asconvsr_x2/best.ckpt)")
+    try:
+        return ms.load_checkpoint(path)
+    except Exception as err:  # MindSpore raises several types for a bad file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"'{path}' is not a readable MindSpore checkpoint ({first[:160]})") from None
+
+
+def load_model_weights(net, path, strict=True):
+    """Load the network parameters of checkpoint ``path`` into ``net``.
+
+    Entries that are not network parameters (optimizer state, metadata) are ignored.
+    Missing parameters and shape mismatches raise CheckpointError naming them, since a
+    checkpoint of another preset or scale would otherwise load half-way or fail deep
+    inside MindSpore.
+    """
+    entries = read_checkpoint(path)
+    own = {p.name: p for p in net.get_parameters()}
+    missing = [name for name in own if name not in entries]
+    mismatched = [f"{name}: checkpoint {tuple(entries[name].shape)} vs model {tuple(p.shape)}"
+                  for name, p in own.items()
+                  if name in entries and tuple(entries[name].shape) != tuple(p.shape)]
+    hint = ("the checkpoint was trained with another preset/scale: pass its config "
+            "(--config_path, the run's config.yaml)")
+    if mismatched:
+        raise CheckpointError(f"checkpoint '{path}' does not fit the model ({hint}); "
+                              f"shape mismatch in {len(mismatched)} parameter(s), first: "
+                              f"{mismatched[0]}")
+    if missing and strict:
+        raise CheckpointError(f"checkpoint '{path}' lacks {len(missing)} model parameter(s), "
+                              f"first: '{missing[0]}' ({hint})")
+    ms.load_param_into_net(net, {name: entries[name] for name in own if name in entries},
+                           strict_load=False)
+    return entries
+
+
+def config_for_checkpoint(ckpt_path, config_path=None, overrides=None):
+    """The config a checkpoint was trained with: ``config_path`` when given, else the
+    ``config.yaml`` beside the checkpoint, else the defaults (then overrides)."""
+    if config_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "config.yaml")
+        config_path = beside if os.path.isfile(beside) else None
+    return load_config(config_path, overrides)

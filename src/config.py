@@ -1,0 +1,210 @@
+"""Configuration: ``default_config.yaml`` + an optional preset/run YAML + ``--key value``.
+
+The default file holds three YAML documents, in the MindSpore model-zoo layout:
+values, then help text for every key, then the allowed choices of some keys.
+Nothing is parsed at import; entry points call :func:`parse_config`.
+
+Precedence: default_config.yaml < ``--config_path FILE`` < ``--key value`` flags.
+Types come from the default value: ``--bias true`` (true/false/1/0/yes/no),
+``--lr 1e-4``, ``--val_dirs [data/val,data/set5]`` or ``--val_dirs data/val,data/set5``.
+A key with a null default takes any YAML value. Unknown keys and values of the wrong
+type stop with a one-line error that names the key.
+"""
+import argparse
+import difflib
+import os
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix; the message names the key or file."""
+
+
+class Config(dict):
+    """A flat mapping of config keys with attribute access (``cfg.batch_size``)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"config has no key '{key}'") from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def load_yaml_documents(path):
+    """All YAML documents of ``path`` (a missing or malformed file -> ConfigError)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [doc or {} for doc in yaml.safe_load_all(handle)]
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {err}".splitlines()[0]) from None
+
+
+def load_defaults(path=DEFAULT_CONFIG):
+    """(values, help, choices) from the three documents of the default config."""
+    docs = load_yaml_documents(path) + [{}, {}]
+    return docs[0], docs[1], docs[2]
+
+
+def _unknown_key_error(key, known, origin):
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else "; see default_config.yaml for the keys"
+    return ConfigError(f"unknown config key '{key}' ({origin}){hint}")
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def coerce(key, text, default):
+    """Convert a command-line string to the type of ``default``."""
+    if isinstance(default, bool):
+        lowered = str(text).strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"config key '{key}' expects a boolean (true/false), got '{text}'")
+    if isinstance(default, (int, float)):
+        try:
+            value = float(str(text))
+        except ValueError:
+            raise ConfigError(f"config key '{key}' expects {_type_name(default)}, got '{text}'") from None
+        if isinstance(default, int):
+            if not value.is_integer():
+                raise ConfigError(f"config key '{key}' expects int, got '{text}'")
+            return int(value)
+        return value
+    if isinstance(default, list):
+        text = str(text).strip()
+        if text.startswith("["):
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ConfigError(f"config key '{key}' expects a list like [a,b], got '{text}'") from None
+        else:
+            value = [yaml.safe_load(item) for item in text.split(",") if item.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' expects a list, got '{text}'")
+        return value
+    if default is None:
+        return yaml.safe_load(str(text))
+    return str(text)
+
+
+def check_value(key, value, default, origin):
+    """Values read from a YAML file must have the default's type (ints pass as floats)."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool) != isinstance(value, bool):
+        raise ConfigError(f"config key '{key}' ({origin}) expects {_type_name(default)}, "
+                          f"got {value!r}")
+    if isinstance(default, float) and isinstance(value, int):
+        return float(value)
+    if not isinstance(value, type(default)):
+        raise ConfigError(f"config key '{key}' ({origin}) expects {_type_name(default)}, "
+                          f"got {value!r}")
+    return value
+
+
+def merge_file(values, path):
+    """Override ``values`` with the first document of the YAML file at ``path``."""
+    docs = load_yaml_documents(path)
+    overrides = docs[0] if docs else {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of key: value")
+    for key, value in overrides.items():
+        if key not in values:
+            raise _unknown_key_error(key, list(values), f"in {path}")
+        values[key] = check_value(key, value, values[key], f"in {path}")
+    return values
+
+
+def build_parser(defaults, helps, choices, description):
+    """argparse parser with one ``--key`` flag per config key, help from the YAML."""
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config_path", default=None,
+                        help="YAML file whose keys override default_config.yaml "
+                             "(a preset in configs/ or a run's saved config.yaml)")
+    for key, default in defaults.items():
+        kwargs = {"default": argparse.SUPPRESS, "metavar": _type_name(default).upper(),
+                  "help": f"{helps.get(key, '')} (default: {default!r})"}
+        if key in choices:
+            kwargs["help"] += f" choices: {choices[key]}"
+        parser.add_argument(f"--{key}", **kwargs)
+    return parser
+
+
+def parse_config(argv=None, description="AsConvSR", defaults_path=DEFAULT_CONFIG,
+                 extra_args=None):
+    """Resolve the full config. ``extra_args``: callable adding entry-point flags that are
+    not config keys (returned separately). Returns (Config, argparse.Namespace of extras)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    defaults, helps, choices = load_defaults(defaults_path)
+    parser = build_parser(defaults, helps, choices, description)
+    if extra_args is not None:
+        extra_args(parser)
+    args, unknown = parser.parse_known_args(argv)
+    for token in unknown:
+        if token.startswith("--"):
+            raise _unknown_key_error(token[2:].split("=")[0], list(defaults), "command line")
+        raise ConfigError(f"unexpected command-line argument '{token}'; flags look like --key value")
+    values = dict(defaults)
+    if args.config_path:
+        merge_file(values, args.config_path)
+    parsed = vars(args)
+    for key in defaults:
+        if key in parsed:
+            values[key] = coerce(key, parsed.pop(key), defaults[key])
+    cfg = Config(values)
+    validate_choices(cfg, choices)
+    extras = argparse.Namespace(**{k: v for k, v in parsed.items() if k not in defaults})
+    return cfg, extras
+
+
+def validate_choices(cfg, choices):
+    for key, allowed in choices.items():
+        if key in cfg and cfg[key] not in allowed:
+            raise ConfigError(f"config key '{key}' must be one of {allowed}, got {cfg[key]!r}")
+
+
+def load_config(path=None, overrides=None):
+    """Config for library use and tests: defaults, optional YAML file, dict overrides."""
+    defaults, _, choices = load_defaults()
+    values = dict(defaults)
+    if path:
+        merge_file(values, path)
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise _unknown_key_error(key, list(values), "overrides")
+        values[key] = check_value(key, value, values[key], "overrides")
+    cfg = Config(values)
+    validate_choices(cfg, choices)
+    return cfg
+
+
+def save_config(cfg, path):
+    """Write the resolved config as YAML (atomically), loadable with --config_path."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(dict(cfg), handle, sort_keys=False)
+    os.replace(tmp, path)
+
+
+def run_main(main):
+    """Call ``main()``; turn user-fixable errors into one line on stderr and exit code 2."""
+    try:
+        return main()
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,421 @@
+"""AsConvSR: fast and lightweight super-resolution with assembled convolutions.
+
+Guo et al., "AsConvSR: Fast and Lightweight Super-Resolution Network with Assembled
+Convolutions", CVPR 2023 workshops, arXiv:2305.03387; winner of the NTIRE 2023
+Real-Time Super-Resolution challenge, track 1 (x2, 1080p -> 4K).
+
+The file reads top to bottom:
+    AsConvSRConfig   hyper-parameters (one typed object, built from the YAML config)
+    ControlModule    pooled features -> softmax mixing coefficients for a block's convs
+    AssembledConv2d  per-sample kernels assembled from a shared basis (the paper's idea)
+    DynamicConv2d    ablation: whole-kernel candidates, one coefficient each (Chen 2020)
+    AssembledBlock   a control module + three assembled (or dynamic) convolutions
+    PlainBlock       ablation: three ordinary convolutions
+    AsConvSR         unshuffle -> conv -> block(s) -> conv -> shuffle, residual, shuffle
+
+Shape letters: B batch, C channels, E candidate kernels, k kernel size, H x W the
+low-resolution input, h x w = H/u x W/u after pixel-unshuffle by u, s the scale.
+
+Initialisation matters here (see ``ControlModule`` and ``AssembledConv2d.init_basis``):
+a near-uniform softmax would give every output channel the same kernel, and averaging
+E random kernels shrinks activations by ~sqrt(E). We start each output channel near
+its own candidate and scale the basis so the assembled kernel has He variance; the
+last conv starts small so the network begins as nearest-neighbour upscaling.
+"""
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops, Parameter, Tensor
+from mindspore.common.initializer import initializer, HeNormal, Normal, Zero
+
+
+@dataclass
+class AsConvSRConfig:
+    scale: int = 2                # upscaling factor s
+    channels: int = 32            # feature channels C (x2: 32, x3: 64, -L: 128)
+    num_blocks: int = 1           # assembled blocks (-L: 2)
+    num_kernels: int = 32         # E, candidate kernels per convolution
+    convs_per_block: int = 3      # assembled convolutions per block (paper: 3)
+    kernel_size: int = 3
+    block_type: str = "assembled"   # assembled | dynamic | plain
+    assembled_impl: str = "kernel_first"  # kernel_first | basis_first (same function)
+    temperature: float = 30.0     # softmax temperature of the control module
+    reduction: int = 4            # control module hidden width = C / reduction
+    coeff_init_dominance: float = 0.9  # initial softmax weight of each channel's own candidate
+    dynamic_kernels: int = 4      # E for block_type=dynamic (Chen et al. use 4)
+    unshuffle: int = 2            # pixel-unshuffle factor u at the input (1 = none)
+    residual: str = "repeat"      # repeat (nearest) | bicubic | none
+    bias: bool = False            # bias in the convolutions (paper: none)
+    relu: str = "all"             # all: after conv1 and every block conv | block_end | none
+    last_init_scale: float = 0.1  # multiplies conv2's He init: start close to the residual
+
+    @classmethod
+    def from_dict(cls, values):
+        """Pick this dataclass's fields out of a (larger) flat config mapping."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in dict(values).items() if k in names})
+
+    def __post_init__(self):
+        checks = [
+            (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
+            (self.unshuffle >= 1, f"unshuffle must be >= 1, got {self.unshuffle}"),
+            (self.block_type in ("assembled", "dynamic", "plain"),
+             f"block_type must be assembled, dynamic or plain, got '{self.block_type}'"),
+            (self.assembled_impl in ("kernel_first", "basis_first"),
+             f"assembled_impl must be kernel_first or basis_first, got '{self.assembled_impl}'"),
+            (self.residual in ("repeat", "bicubic", "none"),
+             f"residual must be repeat, bicubic or none, got '{self.residual}'"),
+            (self.relu in ("all", "block_end", "none"),
+             f"relu must be all, block_end or none, got '{self.relu}'"),
+            (self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}"),
+            (self.channels >= self.reduction, "channels must be >= reduction"),
+            (0.0 < self.coeff_init_dominance < 1.0 or self.num_kernels == 1,
+             f"coeff_init_dominance must be in (0, 1), got {self.coeff_init_dominance}"),
+            (self.temperature > 0, f"temperature must be > 0, got {self.temperature}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"model config: {message}")
+
+    @property
+    def out_channels(self):
+        """conv2's output channels: 3 colours x (u * s)^2 sub-pixel positions."""
+        return 3 * (self.unshuffle * self.scale) ** 2
+
+
+def he_std(fan_in):
+    """Standard deviation of He (Kaiming) normal initialisation for a ReLU network."""
+    return math.sqrt(2.0 / fan_in)
+
+
+def conv3x3(in_channels, out_channels, kernel_size, bias, init_scale=1.0):
+    """Ordinary 'same' convolution with He-normal weights (times init_scale)."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, pad_mode="pad",
+                     padding=kernel_size // 2, has_bias=bias, weight_init="zeros",
+                     bias_init="zeros")
+    std = init_scale * he_std(in_channels * kernel_size * kernel_size)
+    conv.weight.set_data(initializer(Normal(sigma=std), conv.weight.shape, ms.float32))
+    return conv
+
+
+def per_sample_conv(x, kernels, padding):
+    """Convolve every sample with its own kernels as ONE grouped convolution.
+
+    x: (B, Ci, H, W); kernels: (B*Co, Ci, k, k), rows b*Co..(b+1)*Co-1 belong to sample b.
+    The batch is folded into channels, (1, B*Ci, H, W), and groups = B keeps the
+    samples apart: group b sees input channels b*Ci.. and owns output channels b*Co..
+    Returns (B, Co, H, W).
+    """
+    batch, in_channels, height, width = x.shape
+    out_channels = kernels.shape[0] // batch
+    folded = x.reshape(1, batch * in_channels, height, width)         # (1, B*Ci, H, W)
+    y = ops.conv2d(folded, kernels, pad_mode="pad", padding=padding, groups=batch)
+    return y.reshape(batch, out_channels, height, width)              # (B, Co, H, W)
+
+
+class ControlModule(nn.Cell):
+    """Global features -> mixing coefficients for every convolution of a block.
+
+    avg-pool -> FC C -> C/reduction -> ReLU -> FC -> (B, n, rows, E) -> softmax_E(. / T)
+
+    Args:
+        in_channels: channels C of the block input f_in.
+        num_convs: n, convolutions the block assembles (3).
+        rows: coefficient rows per convolution: Co for assembled convolutions (one
+            mixing vector per output channel), 1 for dynamic convolution.
+        num_kernels: E, the candidates mixed.
+        temperature: softmax temperature T.
+        reduction: hidden width is in_channels // reduction.
+        dominance: initial softmax weight p of row r's own candidate r mod E; None starts
+            uniform (dynamic convolution's choice). A uniform start would give all output
+            channels of an assembled conv the same kernel, so the block would begin as
+            one channel copied Co times.
+    """
+
+    def __init__(self, in_channels, num_convs, rows, num_kernels, temperature, reduction,
+                 dominance=None):
+        super().__init__()
+        hidden = max(1, in_channels // reduction)
+        self.shape = (num_convs, rows, num_kernels)
+        self.temperature = float(temperature)
+        self.fc1 = nn.Dense(in_channels, hidden)
+        self.fc2 = nn.Dense(hidden, num_convs * rows * num_kernels)
+        self.relu = nn.ReLU()
+        self.fc2.bias.set_data(Tensor(self.initial_logits(dominance).reshape(-1)))
+
+    def initial_logits(self, dominance):
+        """fc2's bias: logits whose softmax(. / T) puts weight p on candidate r mod E."""
+        num_convs, rows, num_kernels = self.shape
+        logits = np.zeros(self.shape, np.float32)
+        if dominance is not None and num_kernels > 1:
+            # softmax gives p to one entry and (1-p)/(E-1) to each other when that entry's
+            # logit exceeds the rest by T * log(p (E-1) / (1-p)).
+            margin = self.temperature * math.log(dominance * (num_kernels - 1) / (1 - dominance))
+            own = np.arange(rows) % num_kernels
+            logits[:, np.arange(rows), own] = margin
+        return logits
+
+    def construct(self, x):
+        pooled = x.mean(axis=(2, 3))                          # (B, C): exportable, tileable
+        logits = self.fc2(self.relu(self.fc1(pooled)))        # (B, n*rows*E)
+        logits = logits.reshape((x.shape[0],) + self.shape)  # (B, n, rows, E)
+        return ops.softmax(logits / self.temperature, axis=-1)
+
+
+def initial_coefficients(num_kernels, dominance):
+    """The softmax vector a row starts with (see ControlModule.initial_logits)."""
+    if dominance is None or num_kernels == 1:
+        return np.full(num_kernels, 1.0 / num_kernels)
+    rest = (1.0 - dominance) / (num_kernels - 1)
+    return np.array([dominance] + [rest] * (num_kernels - 1))
+
+
+class AssembledConv2d(nn.Cell):
+    """Assembled convolution: output channel j of sample b uses its own kernel
+
+        K[b, j] = sum_i coeff[b, j, i] * basis[i],   basis[i] in R^{Ci x k x k}
+
+    The basis (E, Ci, k, k) is shared by all output channels; each output channel has
+    its own mixing vector. Two equal computations (convolution is linear in the kernel):
+
+    kernel_first (the reference's): one matmul builds every kernel, one grouped conv
+    (groups = B) applies them. The naive loop it replaces, for checking:
+
+        for b in range(B):
+            for j in range(Co):
+                K = sum(coeff[b, j, i] * basis[i] for i in range(E))     # (Ci, k, k)
+                y[b, j] = conv2d(x[b:b+1], K[None])[0, 0]
+
+    basis_first: convolve with the E basis kernels (weights shared over the batch, an
+    ordinary conv), then mix: y[b, j] = sum_i coeff[b, j, i] * z[b, i]. Cheaper when
+    E*H*W*Co < Co*Ci*k*k*B... in practice it trades a B-way grouped conv for a batched
+    matmul over the pixels.
+
+    Args:
+        in_channels: Ci. out_channels: Co. num_kernels: E. kernel_size: k.
+        impl: "kernel_first" or "basis_first".
+        bias: add a static per-output-channel bias (ablation; the paper uses none).
+        init_coefficients: the coefficient vector each row starts with, used to scale the
+            basis so the assembled kernel starts with He variance.
+    """
+
+    def __init__(self, in_channels, out_channels, num_kernels, kernel_size, impl, bias,
+                 init_coefficients):
+        super().__init__()
+        self.out_channels = out_channels
+        self.padding = kernel_size // 2
+        self.kernel_first = impl == "kernel_first"
+        # A mix sum_i c_i k_i of independent kernels has variance sum_i c_i^2 * var(k);
+        # divide it out so the assembled kernel has exactly He variance at the start.
+        gain = 1.0 / math.sqrt(float(np.sum(np.square(init_coefficients))))
+        std = gain * he_std(in_channels * kernel_size * kernel_size)
+        shape = (num_kernels, in_channels, kernel_size, kernel_size)
+        self.basis = Parameter(initializer(Normal(sigma=std), shape, ms.float32), name="basis")
+        self.bias = Parameter(initializer(Zero(), (1, out_channels, 1, 1), ms.float32),
+                              name="bias") if bias else None
+
+    def construct(self, x, coeff):
+        # x: (B, Ci, H, W); coeff: (B, Co, E)
+        batch = x.shape[0]
+        num_kernels = self.basis.shape[0]
+        if self.kernel_first:
+            basis = self.basis.reshape(num_kernels, -1)                       # (E, Ci*k*k)
+            kernels = ops.matmul(coeff.reshape(batch * self.out_channels, num_kernels), basis)
+            kernels = kernels.reshape((batch * self.out_channels,) + self.basis.shape[1:])
+            y = per_sample_conv(x, kernels, self.padding)                    # (B, Co, H, W)
+        else:
+            z = ops.conv2d(x, self.basis, pad_mode="pad", padding=self.padding)  # (B, E, H, W)
+            height, width = z.shape[2], z.shape[3]
+            y = ops.bmm(coeff, z.reshape(batch, num_kernels, height * width))   # (B, Co, H*W)
+            y = y.reshape(batch, self.out_channels, height, width)
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+
+class DynamicConv2d(nn.Cell):
+    """Dynamic convolution (Chen et al., CVPR 2020), the ablation's middle row:
+    K[b] = sum_i coeff[b, i] * candidates[i], candidates[i] in R^{Co x Ci x k x k}:
+    whole kernels, one coefficient per candidate per sample. Same grouped conv as above.
+    """
+
+    def __init__(self, in_channels, out_channels, num_kernels, kernel_size, bias,
+                 init_coefficients):
+        super().__init__()
+        self.padding = kernel_size // 2
+        gain = 1.0 / math.sqrt(float(np.sum(np.square(init_coefficients))))
+        std = gain * he_std(in_channels * kernel_size * kernel_size)
+        shape = (num_kernels, out_channels, in_channels, kernel_size, kernel_size)
+        self.candidates = Parameter(initializer(Normal(sigma=std), shape, ms.float32),
+                                    name="candidates")
+        self.bias = Parameter(initializer(Zero(), (1, out_channels, 1, 1), ms.float32),
+                              name="bias") if bias else None
+
+    def construct(self, x, coeff):
+        # x: (B, Ci, H, W); coeff: (B, 1, E)
+        batch = x.shape[0]
+        num_kernels = self.candidates.shape[0]
+        kernels = ops.matmul(coeff.reshape(batch, num_kernels),
+                             self.candidates.reshape(num_kernels, -1))   # (B, Co*Ci*k*k)
+        kernels = kernels.reshape((-1,) + self.candidates.shape[2:])     # (B*Co, Ci, k, k)
+        y = per_sample_conv(x, kernels, self.padding)
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+
+class AssembledBlock(nn.Cell):
+    """One control module, then ``convs_per_block`` assembled (or dynamic) convolutions
+    in sequence. No local skip connection: the paper drops them to save memory traffic.
+    The control module sees only the block input, so all coefficients are known before
+    the first convolution runs.
+    """
+
+    def __init__(self, cfg: AsConvSRConfig):
+        super().__init__()
+        channels, n = cfg.channels, cfg.convs_per_block
+        if cfg.block_type == "assembled":
+            num_kernels, rows, dominance = cfg.num_kernels, channels, cfg.coeff_init_dominance
+        else:
+            num_kernels, rows, dominance = cfg.dynamic_kernels, 1, None
+        self.control = ControlModule(channels, n, rows, num_kernels, cfg.temperature,
+                                     cfg.reduction, dominance)
+        start = initial_coefficients(num_kernels, dominance)
+        if cfg.block_type == "assembled":
+            convs = [AssembledConv2d(channels, channels, num_kernels, cfg.kernel_size,
+                                     cfg.assembled_impl, cfg.bias, start) for _ in range(n)]
+        else:
+            convs = [DynamicConv2d(channels, channels, num_kernels, cfg.kernel_size,
+                                   cfg.bias, start) for _ in range(n)]
+        self.convs = nn.CellList(convs)
+        self.relu_flags = [cfg.relu == "all" or (cfg.relu == "block_end" and i == n - 1)
+                           for i in range(n)]
+        self.relu = nn.ReLU()
+
+    def construct(self, x):
+        coeffs = self.control(x)                     # (B, n, rows, E)
+        for i, conv in enumerate(self.convs):
+            x = conv(x, coeffs[:, i])                # (B, C, h, w)
+            if self.relu_flags[i]:
+                x = self.relu(x)
+        return x
+
+
+class PlainBlock(nn.Cell):
+    """Ablation: the block with ordinary (static) convolutions, same shape."""
+
+    def __init__(self, cfg: AsConvSRConfig):
+        super().__init__()
+        n = cfg.convs_per_block
+        self.convs = nn.CellList([conv3x3(cfg.channels, cfg.channels, cfg.kernel_size, cfg.bias)
+                                  for _ in range(n)])
+        self.relu_flags = [cfg.relu == "all" or (cfg.relu == "block_end" and i == n - 1)
+                           for i in range(n)]
+        self.relu = nn.ReLU()
+
+    def construct(self, x):
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if self.relu_flags[i]:
+                x = self.relu(x)
+        return x
+
+
+def bicubic_phase_kernels(scale, a=-0.5):
+    """Depthwise kernels (s*s, 1, 5, 5) that upscale by s with the bicubic kernel
+    (align_corners=False, edge pixels repeated): phase channel p*s+q holds output pixel
+    (s*i+p, s*j+q), the same channel order PixelShuffle(s) reads. Used for the
+    'bicubic' residual of the ablation."""
+    def cubic(t):
+        t = abs(t)
+        if t <= 1:
+            return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
+        if t < 2:
+            return a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a
+        return 0.0
+
+    taps = np.zeros((scale, 5))
+    for p in range(scale):
+        offset = (p + 0.5) / scale - 0.5             # source position relative to pixel i
+        for m in range(-2, 3):
+            taps[p, m + 2] = cubic(m - offset)
+        taps[p] /= taps[p].sum()
+    kernels = np.einsum("pm,qn->pqmn", taps, taps).reshape(scale * scale, 1, 5, 5)
+    return kernels.astype(np.float32)
+
+
+class AsConvSR(nn.Cell):
+    """The network: (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW).
+
+    PixelUnshuffle(u) -> conv 3u^2 -> C (+ReLU) -> block(s) -> conv C -> 3(us)^2
+    -> PixelShuffle(u) -> + residual -> PixelShuffle(s).
+
+    The residual is added between the two pixel shuffles: after PixelShuffle(u) the
+    tensor is (B, 3s^2, H, W), and PixelShuffle(s) maps channels c*s^2 .. c*s^2+s^2-1
+    to colour c. Repeating each input channel s^2 times consecutively (repeat_interleave,
+    not tiling) and then shuffling is exactly nearest-neighbour upscaling, for the cost
+    of an add at LR size.
+    """
+
+    def __init__(self, cfg: AsConvSRConfig):
+        super().__init__()
+        self.cfg = cfg
+        u, s, channels = cfg.unshuffle, cfg.scale, cfg.channels
+        self.unshuffle = nn.PixelUnshuffle(u) if u > 1 else None
+        self.conv_first = conv3x3(3 * u * u, channels, cfg.kernel_size, cfg.bias)
+        self.relu_first = cfg.relu != "none"
+        block = PlainBlock if cfg.block_type == "plain" else AssembledBlock
+        self.blocks = nn.CellList([block(cfg) for _ in range(cfg.num_blocks)])
+        self.conv_last = conv3x3(channels, cfg.out_channels, cfg.kernel_size, cfg.bias,
+                                 init_scale=cfg.last_init_scale)
+        self.shuffle_unshuffle = nn.PixelShuffle(u) if u > 1 else None
+        self.shuffle_scale = nn.PixelShuffle(s) if s > 1 else None
+        self.relu = nn.ReLU()
+        self.residual = cfg.residual
+        if cfg.residual == "bicubic":
+            kernels = np.tile(bicubic_phase_kernels(s), (3, 1, 1, 1))  # (3s^2, 1, 5, 5)
+            self.bicubic_kernels = Parameter(Tensor(kernels), name="bicubic_kernels",
+                                             requires_grad=False)
+
+    def upscale_residual(self, x):
+        """(B, 3, H, W) -> (B, 3s^2, H, W), channel c*s^2 + p holds colour c's phase p."""
+        s = self.cfg.scale
+        if self.residual == "repeat":
+            return ops.repeat_interleave(x, s * s, 1)
+        padded = ops.pad(x, (2, 2, 2, 2), mode="replicate")
+        return ops.conv2d(padded, self.bicubic_kernels, groups=3)
+
+    def construct(self, x):
+        feat = x                                                 # (B, 3, H, W)
+        if self.unshuffle is not None:
+            feat = self.unshuffle(feat)                          # (B, 3u^2, h, w)
+        feat = self.conv_first(feat)                             # (B, C, h, w)
+        if self.relu_first:
+            feat = self.relu(feat)
+        for block in self.blocks:
+            feat = block(feat)                                   # (B, C, h, w)
+        out = self.conv_last(feat)                               # (B, 3(us)^2, h, w)
+        if self.shuffle_unshuffle is not None:
+            out = self.shuffle_unshuffle(out)                    # (B, 3s^2, H, W)
+        if self.residual != "none":
+            out = out + self.upscale_residual(x)
+        if self.shuffle_scale is not None:
+            out = self.shuffle_scale(out)                        # (B, 3, sH, sW)
+        return out
+
+
+def check_input_size(cfg: AsConvSRConfig, height, width):
+    """Raise a one-line error when an (H, W) input cannot pass pixel-unshuffle by u."""
+    u = cfg.unshuffle
+    if height % u or width % u or height < u or width < u:
+        raise ValueError(
+            f"input size {height}x{width} is not divisible by the pixel-unshuffle factor {u}; "
+            f"pad or crop it to a multiple of {u} (infer.py pads and crops back for you)")
+
+
+def build_model(values) -> AsConvSR:
+    """AsConvSR from a flat config mapping (or an AsConvSRConfig)."""
+    cfg = values if isinstance(values, AsConvSRConfig) else AsConvSRConfig.from_dict(values)
+    return AsConvSR(cfg)

@@ -1,0 +1,104 @@
+"""Process set-up shared by every entry point and test: environment, device, mode.
+
+Two things must happen *before* ``import mindspore``, because MindSpore reads them
+once when its shared libraries load:
+
+* ``ONEDNN_MAX_CPU_ISA=AVX2``. On AVX-512 CPUs MindSpore 2.10's CPU Conv2D is
+  dispatched by oneDNN to its ``jit_uni_ncsp`` (plain NCHW) kernel, which runs at
+  about 0.3 GMAC/s: a 1080p x2 AsConvSR forward took 83 s on our 2-core machines.
+  Capping the ISA at AVX2 makes oneDNN pick ``gemm:jit`` instead and the same
+  forward takes about 1 s. Check with ``ONEDNN_VERBOSE=1`` (the ``exec`` lines name
+  the implementation) or ``python -m src.runtime``. It only touches the CPU
+  backend; on GPU/Ascend it is inert.
+* ``GLOG_v=3``: MindSpore's INFO and WARNING lines off; errors still print.
+
+``src/__init__.py`` calls :func:`apply_env_defaults` so any ``import src...``
+applies them. A value the user already exported always wins (``setdefault``).
+"""
+import os
+import sys
+
+ENV_DEFAULTS = {
+    # oneDNN: avoid the slow jit_uni_ncsp convolution on AVX-512 (see module docstring).
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    # MindSpore C++ logging: 3 = ERROR only.
+    "GLOG_v": "3",
+    # Python-side MindSpore warnings of the same kind.
+    "MS_SUBMODULE_LOG_v": "{ME:3}",
+}
+
+_state = {"env_applied_before_mindspore": None}
+
+
+def apply_env_defaults():
+    """Set :data:`ENV_DEFAULTS` unless the user set them; remember whether we were in time."""
+    if _state["env_applied_before_mindspore"] is None:
+        _state["env_applied_before_mindspore"] = "mindspore" not in sys.modules
+    for key, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def env_was_applied_in_time():
+    """False when mindspore was imported before ``src``: the oneDNN cap then has no effect."""
+    return bool(_state["env_applied_before_mindspore"])
+
+
+def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None):
+    """Configure MindSpore for this process.
+
+    Args:
+        device: "CPU", "GPU" or "Ascend".
+        mode: "graph" (static graph, fastest) or "pynative" (eager, quick to start).
+        device_id: accelerator index; defaults to the launcher's ``DEVICE_ID`` or 0.
+        seed: global seed for MindSpore and numpy (None leaves them alone).
+        jit_level: MindSpore graph-kernel level ("O0", "O1"); None keeps the default.
+    """
+    apply_env_defaults()
+    import mindspore as ms
+
+    device = device.upper() if device.lower() != "ascend" else "Ascend"
+    if device not in ("CPU", "GPU", "Ascend"):
+        raise ValueError(f"device: '{device}' is not one of CPU, GPU, Ascend")
+    if device_id is None:
+        device_id = int(os.environ.get("DEVICE_ID", 0))
+    if device == "CPU":
+        ms.set_device("CPU")
+    else:
+        ms.set_device(device, device_id)
+    if mode not in ("graph", "pynative"):
+        raise ValueError(f"mode: '{mode}' is not one of graph, pynative")
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    if jit_level:
+        ms.set_context(jit_config={"jit_level": jit_level})
+    if seed is not None:
+        import numpy as np
+        ms.set_seed(seed)
+        np.random.seed(seed)
+    return ms
+
+
+def describe():
+    """One line per fact a bug report needs: versions and the CPU set-up in force."""
+    import platform
+    import mindspore as ms
+    import numpy as np
+    lines = [
+        f"python {platform.python_version()}, mindspore {ms.__version__}, numpy {np.__version__}",
+        f"machine {platform.machine()}, {os.cpu_count()} cpus",
+        f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')} "
+        f"(applied before mindspore import: {env_was_applied_in_time()})",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # `python -m src.runtime` prints the set-up and the oneDNN convolution path in use.
+    apply_env_defaults()
+    os.environ["ONEDNN_VERBOSE"] = "1"
+    import numpy as np
+    ms = setup("CPU", "pynative")
+    from mindspore import ops
+    print(describe())
+    x = ms.Tensor(np.ones((1, 8, 16, 16), np.float32))
+    w = ms.Tensor(np.ones((8, 8, 3, 3), np.float32))
+    ops.conv2d(x, w, pad_mode="pad", padding=1).asnumpy()
