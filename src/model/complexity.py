@@ -1,0 +1,78 @@
+"""Parameter count and multiply-accumulates (MACs) of AsConvSR, computed analytically.
+
+Conventions: a MAC is one multiply-add; a k x k conv from Ci to Co channels on an
+h x w map costs h*w*Co*Ci*k*k MACs. Counted per image (batch 1): the convolutions,
+the control module's two FC layers, the kernel assembly (kernel_first: Co*E*Ci*k*k
+per conv; basis_first: conv to E channels plus the h*w*Co*E mixing), the bicubic
+residual's 5x5 depthwise filter. Not counted (no MACs or negligible memory ops):
+pixel (un)shuffles, ReLU, pooling adds, softmax, the residual add.
+
+``python -m src.model.complexity`` prints the table the README carries.
+"""
+from src.model.asconvsr import AsConvSRConfig
+
+
+def count_params(cfg: AsConvSRConfig):
+    """Trainable parameters, from the shapes the network builds."""
+    k2, c, u = cfg.kernel_size ** 2, cfg.channels, cfg.unshuffle
+    bias = 1 if cfg.bias else 0
+    total = (3 * u * u * k2 + bias) * c + (c * k2 + bias) * cfg.out_channels
+    n = cfg.convs_per_block
+    hidden = max(1, c // cfg.reduction)
+    for _ in range(cfg.num_blocks):
+        if cfg.block_type == "plain":
+            total += n * (c * c * k2 + bias * c)
+            continue
+        rows, e = (c, cfg.num_kernels) if cfg.block_type == "assembled" else (1, cfg.dynamic_kernels)
+        total += (c + 1) * hidden + (hidden + 1) * n * rows * e          # control module
+        per_conv = e * c * k2 if cfg.block_type == "assembled" else e * c * c * k2
+        total += n * (per_conv + bias * c)
+    return total
+
+
+def count_macs(cfg: AsConvSRConfig, height, width):
+    """MACs for one (height x width) LR input."""
+    k2, c, u = cfg.kernel_size ** 2, cfg.channels, cfg.unshuffle
+    pixels = (height // u) * (width // u)
+    macs = pixels * c * 3 * u * u * k2 + pixels * cfg.out_channels * c * k2
+    n = cfg.convs_per_block
+    hidden = max(1, c // cfg.reduction)
+    for _ in range(cfg.num_blocks):
+        if cfg.block_type == "plain":
+            macs += n * pixels * c * c * k2
+            continue
+        rows, e = (c, cfg.num_kernels) if cfg.block_type == "assembled" else (1, cfg.dynamic_kernels)
+        macs += c * hidden + hidden * n * rows * e
+        if cfg.block_type == "dynamic":
+            macs += n * (e * c * c * k2 + pixels * c * c * k2)
+        elif cfg.assembled_impl == "kernel_first":
+            macs += n * (c * e * c * k2 + pixels * c * c * k2)
+        else:
+            macs += n * (pixels * e * c * k2 + pixels * c * e)
+    if cfg.residual == "bicubic":
+        macs += height * width * 3 * cfg.scale ** 2 * 25
+    return macs
+
+
+PRESETS = {
+    "AsConvSR x2": "configs/asconvsr_x2.yaml",
+    "AsConvSR x3": "configs/asconvsr_x3.yaml",
+    "AsConvSR-L x2": "configs/asconvsr_l_x2.yaml",
+}
+
+
+def preset_table():
+    """Markdown table: params and GMACs for 1080p and 720p input, every preset."""
+    from src.config import load_config
+    rows = ["| preset | C | blocks | E | params | GMACs, 1920x1080 in | GMACs, 1280x720 in |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, path in PRESETS.items():
+        cfg = AsConvSRConfig.from_dict(load_config(path))
+        rows.append(f"| {name} ({path}) | {cfg.channels} | {cfg.num_blocks} | {cfg.num_kernels} | "
+                    f"{count_params(cfg):,} | {count_macs(cfg, 1080, 1920) / 1e9:.2f} | "
+                    f"{count_macs(cfg, 720, 1280) / 1e9:.2f} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(preset_table())
