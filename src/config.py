@@ -206,5 +206,6 @@ def run_main(main):
     try:
         return main()
     except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        # MindSpore appends a C++ call stack to errors raised in graph mode: first line only.
+        print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(2)

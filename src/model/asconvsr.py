@@ -374,6 +374,7 @@ class AsConvSR(nn.Cell):
         self.shuffle_scale = nn.PixelShuffle(s) if s > 1 else None
         self.relu = nn.ReLU()
         self.residual = cfg.residual
+        self.unshuffle_factor = u
         if cfg.residual == "bicubic":
             kernels = np.tile(bicubic_phase_kernels(s), (3, 1, 1, 1))  # (3s^2, 1, 5, 5)
             self.bicubic_kernels = Parameter(Tensor(kernels), name="bicubic_kernels",
@@ -388,6 +389,10 @@ class AsConvSR(nn.Cell):
         return ops.conv2d(padded, self.bicubic_kernels, groups=3)
 
     def construct(self, x):
+        height, width = x.shape[2], x.shape[3]
+        if height % self.unshuffle_factor != 0 or width % self.unshuffle_factor != 0:
+            raise ValueError(f"input size {height}x{width} is not divisible by the "
+                             f"pixel-unshuffle factor {self.unshuffle_factor}; pad or crop it")
         feat = x                                                 # (B, 3, H, W)
         if self.unshuffle is not None:
             feat = self.unshuffle(feat)                          # (B, 3u^2, h, w)

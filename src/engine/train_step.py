@@ -1,0 +1,51 @@
+"""The training step: Charbonnier loss, step-decay learning rate, Adam, one Cell.
+
+The step runs inside a Cell's ``construct`` (``nn.TrainOneStepCell``): measured here,
+that is about 2.5x faster in graph mode than a ``value_and_grad`` function under
+``@ms.jit``. TrainOneStepCell also inserts the data-parallel gradient all-reduce
+(mean over ranks) when the parallel context is DATA_PARALLEL.
+"""
+import mindspore as ms
+from mindspore import nn, ops
+
+
+class CharbonnierLoss(nn.Cell):
+    """mean(sqrt((sr - hr)^2 + eps^2)): a differentiable L1 (the paper's loss)."""
+
+    def __init__(self, eps=1e-3):
+        super().__init__()
+        self.eps_squared = float(eps) ** 2
+
+    def construct(self, sr, hr):
+        diff = sr - hr
+        return ops.sqrt(diff * diff + self.eps_squared).mean()
+
+
+class StepDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
+    """lr(t) = base_lr * gamma ** floor(t / decay_step), t the optimizer's global step
+    (paper: 5e-4 halved every 2e5 iterations). Restored with the optimizer on resume."""
+
+    def __init__(self, base_lr, decay_step, gamma):
+        super().__init__()
+        self.base_lr = float(base_lr)
+        self.decay_step = int(decay_step)
+        self.gamma = float(gamma)
+
+    def construct(self, global_step):
+        stage = ops.floor_div(global_step, self.decay_step).astype(ms.float32)
+        return self.base_lr * ops.pow(self.gamma, stage)
+
+    def value_at(self, iteration):
+        """The same schedule in Python, for logging."""
+        return self.base_lr * self.gamma ** (iteration // self.decay_step)
+
+
+def build_train_step(net, cfg):
+    """(TrainOneStepCell, StepDecayLR) for ``net`` with the config's loss and Adam."""
+    schedule = StepDecayLR(cfg.lr, cfg.lr_decay_step, cfg.lr_decay_gamma)
+    optimizer = nn.Adam(net.trainable_params(), learning_rate=schedule, beta1=cfg.beta1,
+                        beta2=cfg.beta2, eps=1e-8, weight_decay=cfg.weight_decay)
+    loss_net = nn.WithLossCell(net, CharbonnierLoss(cfg.charbonnier_eps))
+    train_step = nn.TrainOneStepCell(loss_net, optimizer)
+    train_step.set_train()
+    return train_step, schedule

@@ -1,0 +1,237 @@
+"""Iteration-based training loop: progress, validation, checkpoints, resume, DDP.
+
+Run folder (``cfg.output_dir``):
+    config.yaml     the resolved config (loadable with --config_path)
+    latest.ckpt     network + Adam state + iteration: the resume point (atomic write)
+    best.ckpt       network weights with the best validation PSNR-Y so far
+    history.json    logged losses and validation figures (survives resume)
+    train.log       the progress lines
+    curve.png       loss and validation PSNR against iterations
+
+Resume reproduces an uninterrupted run: the data stream is a pure function of
+(seed, sample index) and restarts at the checkpoint's iteration, and the checkpoint
+holds everything the step depends on (weights, Adam moments and step, beta powers).
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import mindspore as ms
+
+from src.checkpoint import save_checkpoint_atomic, read_checkpoint, CheckpointError
+from src.config import save_config
+from src.engine.train_step import build_train_step
+from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (non-finite loss); the message says what was kept."""
+
+
+def init_distributed(cfg):
+    """(rank, group_size). Under msrun with cfg.distribute: init() + DATA_PARALLEL."""
+    if not cfg.distribute:
+        return 0, 1
+    from mindspore.communication import init, get_rank, get_group_size
+    if "MS_WORKER_NUM" not in os.environ and "RANK_SIZE" not in os.environ:
+        raise ValueError("distribute is true but no launcher started this process; run "
+                         "under msrun (scripts/run_distribute_train_gpu.sh) or drop --distribute")
+    init()
+    rank, group_size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL,
+                                 gradients_mean=True, device_num=group_size)
+    return rank, group_size
+
+
+class RunFolder:
+    """Files of one training run; only rank 0 writes."""
+
+    def __init__(self, path, writer):
+        self.path = path
+        self.writer = writer
+        if writer:
+            os.makedirs(path, exist_ok=True)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def log(self, line):
+        if not self.writer:
+            return
+        print(line, flush=True)
+        with open(self.file("train.log"), "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def save_history(self, history):
+        if self.writer:
+            tmp = self.file("history.json.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(history, handle)
+            os.replace(tmp, self.file("history.json"))
+
+    def load_history(self):
+        path = self.file("history.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        return {"loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+
+
+def format_eta(seconds):
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days}d{hours:02d}h{minutes:02d}m" if days else f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def resume_state(train_step, path):
+    """Load weights + optimizer state; return the iteration the checkpoint was taken at."""
+    entries = read_checkpoint(path)
+    if "iteration" not in entries:
+        raise CheckpointError(f"'{path}' has no training state (iteration); resume from a "
+                              f"latest.ckpt written by train.py, not a weights-only best.ckpt")
+    own = {p.name: p for p in train_step.get_parameters()}
+    missing = [name for name in own if name not in entries]
+    wrong = [name for name, p in own.items()
+             if name in entries and tuple(entries[name].shape) != tuple(p.shape)]
+    if missing or wrong:
+        first = (missing or wrong)[0]
+        raise CheckpointError(f"'{path}' does not match this config ('{first}' "
+                              f"{'missing' if missing else 'has another shape'}); resume with "
+                              f"the run's own config.yaml (--config_path)")
+    ms.load_param_into_net(train_step, {n: entries[n] for n in own}, strict_load=True)
+    return int(entries["iteration"].asnumpy())
+
+
+class Validator:
+    """Whole-image validation on the val folder with the metric code eval.py uses."""
+
+    def __init__(self, cfg, net):
+        from src.data.dataset import load_eval_pairs
+        from src.evaluate import make_predictor
+        self.pairs, skipped = load_eval_pairs(cfg.val_dir, cfg.scale, cfg.val_lr_dir or None)
+        if not self.pairs:
+            raise ValueError(f"val_dir '{cfg.val_dir}' has no readable image; run "
+                             f"scripts/prepare_data.sh or set --val_dir ''")
+        self.scale = cfg.scale
+        self.crop_border = cfg.scale if cfg.val_crop_border < 0 else cfg.val_crop_border
+        self.predict = make_predictor(net, cfg.unshuffle)
+
+    def __call__(self):
+        from src.evaluate import evaluate_pairs
+        _, mean = evaluate_pairs(self.predict, self.pairs, self.scale, self.crop_border)
+        return mean
+
+
+def trim_history(history, iteration):
+    """Drop what was logged after the checkpoint a resumed run restarts from."""
+    history["loss"] = [entry for entry in history["loss"] if entry[0] <= iteration]
+    history["val"] = [entry for entry in history["val"] if entry["iteration"] <= iteration]
+    return history
+
+
+def plot_curves(history, path):
+    """loss and val PSNR-Y against iterations, one PNG (Agg backend, no display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 3.6))
+    if history["loss"]:
+        its, losses = zip(*history["loss"])
+        ax_loss.plot(its, losses, lw=0.8)
+        ax_loss.set_yscale("log")
+    ax_loss.set(xlabel="iteration", ylabel="Charbonnier loss", title="training loss")
+    if history["val"]:
+        its = [v["iteration"] for v in history["val"]]
+        ax_psnr.plot(its, [v["psnr_y"] for v in history["val"]], "o-", label="AsConvSR")
+        ax_psnr.plot(its, [v["bicubic_psnr_y"] for v in history["val"]], "--", label="bicubic")
+        ax_psnr.legend()
+    ax_psnr.set(xlabel="iteration", ylabel="PSNR-Y (dB)", title="validation")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def train(cfg, resume=None, dump_final_weights=None):
+    """Train AsConvSR as ``cfg`` says. Returns the trained network."""
+    rank, group_size = init_distributed(cfg)
+    run = RunFolder(cfg.output_dir, writer=rank == 0)
+    model_cfg = AsConvSRConfig.from_dict(cfg)
+    check_input_size(model_cfg, cfg.lr_patch_size, cfg.lr_patch_size)
+    net = build_model(model_cfg)
+    train_step, schedule = build_train_step(net, cfg)
+    start = resume_state(train_step, resume) if resume else 0
+    history = trim_history(run.load_history(), start) if resume else {
+        "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+    if run.writer:
+        save_config(cfg, run.file("config.yaml"))
+    validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
+
+    from src.data.dataset import create_train_dataset
+    dataset = create_train_dataset(
+        cfg.train_dir, cfg.scale, cfg.lr_patch_size, cfg.batch_size,
+        lr_dir=cfg.train_lr_dir or None, num_workers=cfg.num_workers, rank=rank,
+        group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment)
+    batches = dataset.create_tuple_iterator(num_epochs=1)
+    run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
+            f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
+
+    last_good = start if resume else None
+    tick, tick_iteration = time.time(), start
+    loss_sum, loss_count = 0.0, 0
+    for iteration in range(start + 1, cfg.total_iters + 1):
+        lr_batch, hr_batch = next(batches)
+        loss = float(train_step(lr_batch, hr_batch).asnumpy())
+        if not math.isfinite(loss):
+            where = (f"'{run.file('latest.ckpt')}' (iteration {last_good}) is kept"
+                     if last_good is not None else "no checkpoint was written yet")
+            raise TrainingStopped(f"loss became {loss} at iteration {iteration}; stopped. "
+                                  f"{where}. Lower --lr or check the training data.")
+        loss_sum, loss_count = loss_sum + loss, loss_count + 1
+        if iteration % cfg.log_every == 0 or iteration == cfg.total_iters:
+            speed = (iteration - tick_iteration) / max(time.time() - tick, 1e-9)
+            history["loss"].append([iteration, loss_sum / loss_count])
+            run.log(f"iter {iteration}/{cfg.total_iters} | loss {loss_sum / loss_count:.5f} | "
+                    f"lr {schedule.value_at(iteration - 1):.2e} | {speed:.2f} it/s | "
+                    f"{speed * cfg.batch_size * group_size:.1f} samples/s | "
+                    f"ETA {format_eta((cfg.total_iters - iteration) / max(speed, 1e-9))}")
+            tick, tick_iteration, loss_sum, loss_count = time.time(), iteration, 0.0, 0
+        if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
+            validate(validator, net, run, history, iteration)
+        if run.writer and (iteration % cfg.ckpt_every == 0 or iteration == cfg.total_iters):
+            save_checkpoint_atomic(train_step, run.file("latest.ckpt"),
+                                   append_dict={"iteration": iteration})
+            last_good = iteration
+            run.save_history(history)
+            plot_curves(history, run.file("curve.png"))
+    if dump_final_weights:
+        os.makedirs(dump_final_weights, exist_ok=True)
+        save_checkpoint_atomic(net, os.path.join(dump_final_weights, f"rank{rank}.ckpt"))
+    run.log(f"done: {cfg.total_iters} iterations; best val PSNR-Y "
+            f"{history['best_psnr_y']:.3f} dB at iteration {history['best_iteration']}")
+    return net
+
+
+def validate(validator, net, run, history, iteration):
+    """Validate, record, and keep best.ckpt (weights only) when PSNR-Y improves."""
+    started = time.time()
+    net.set_train(False)
+    mean = validator()
+    net.set_train(True)
+    record = {"iteration": iteration, **{k: float(v) for k, v in mean.items()
+                                         if isinstance(v, (int, float, np.floating))}}
+    history["val"].append(record)
+    improved = record["psnr_y"] > history["best_psnr_y"]
+    if improved:
+        history["best_psnr_y"], history["best_iteration"] = record["psnr_y"], iteration
+        save_checkpoint_atomic(net, run.file("best.ckpt"), append_dict={"iteration": iteration})
+    run.log(f"val @ {iteration}: PSNR-Y {record['psnr_y']:.3f} dB (bicubic "
+            f"{record['bicubic_psnr_y']:.3f}, gain {record['psnr_y'] - record['bicubic_psnr_y']:+.3f}) "
+            f"| PSNR-RGB {record['psnr_rgb']:.3f} | SSIM-Y {record['ssim_y']:.4f} "
+            f"| {time.time() - started:.1f} s{' | best' if improved else ''}")
