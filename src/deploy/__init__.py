@@ -1,0 +1,12 @@
+"""Deployment: export-friendly AsConvSR Cells, exported-model runners, tiled inference.
+
+    layers.py    exportable forms of pixel (un)shuffle, channel repeat, replicate padding
+    network.py   DeployAsConvSR / TileNet / StatsNet built from a trained AsConvSR
+    metadata.py  the JSON sidecar (and ONNX metadata_props) that describes an export
+    exporter.py  export + verification (export.py is its command line)
+    runners.py   one interface over a checkpoint, a MINDIR and an ONNX model
+    tiling.py    whole-image-exact tiled inference with bounded memory
+    image_io.py  reading/writing 8/16-bit, greyscale and RGBA images
+    video.py     frame-by-frame video upscaling
+See docs/deploy.md.
+"""
