@@ -218,3 +218,32 @@ def test_assembled_block_keeps_activation_scale_like_a_plain_block():
         stds[block_type] = np.mean(draws)
     assert 0.7 < stds["assembled"] / stds["plain"] < 1.4, stds
     assert 0.7 < stds["dynamic"] / stds["plain"] < 1.4, stds
+
+
+def _train_on_synthetic_task(overrides, steps, seed=0):
+    """Train briefly on the fixed synthetic SR task; return the PSNR gain over nearest."""
+    from tests.synthetic import psnr, sr_task
+    ms.set_seed(seed)
+    cfg = load_config(overrides={"channels": 16, "num_kernels": 16, "lr": 3e-3, **overrides})
+    net = build_model(AsConvSRConfig.from_dict(cfg))
+    train_step, _ = build_train_step(net, cfg)
+    train_lr, train_hr = sr_task(64, 64, 2, seed=1)
+    val_lr, val_hr = sr_task(16, 64, 2, seed=2)
+    order = np.random.default_rng(0).integers(0, 64, (steps, 8))
+    for idx in order:
+        train_step(Tensor(train_lr[idx]), Tensor(train_hr[idx]))
+    net.set_train(False)
+    sr = net(Tensor(val_lr)).asnumpy()
+    return psnr(sr, val_hr) - psnr(nearest(val_lr, 2), val_hr)
+
+
+def test_assembled_trains_as_well_as_plain_conv(graph_mode):
+    """The initialisation (own kernel per channel, unit-variance basis, small last conv)
+    lets the assembled network learn as well as the plain-conv network of its shape.
+    Short runs vary from seed to seed (a plain run can stall), so compare means over
+    three seeds; measured: plain [0.97, 0.00, 0.83], assembled [0.91, 0.89, 0.87] dB."""
+    plain = np.mean([_train_on_synthetic_task({"block_type": "plain"}, 500, s) for s in range(3)])
+    assembled = np.mean([_train_on_synthetic_task({}, 500, s) for s in range(3)])
+    print(f"mean gain over nearest: plain {plain:.3f} dB, assembled {assembled:.3f} dB")
+    assert assembled > 0.5, assembled             # the task is learnable in 500 steps
+    assert assembled >= 0.9 * plain, (assembled, plain)

@@ -1,0 +1,160 @@
+"""train.py end to end on tiny synthetic photos: run folder, resume after SIGKILL, NaN stop,
+two-process data parallelism under msrun. Each test starts train.py as a user would."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.synthetic import structured_images
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_ARGS = ["--channels", "8", "--num_kernels", "4", "--batch_size", "2",
+             "--lr_patch_size", "16", "--num_workers", "1", "--lr", "1e-3"]
+
+
+def write_images(folder, count, size, seed):
+    os.makedirs(folder, exist_ok=True)
+    for i, img in enumerate(structured_images(count, size, seed)):
+        bgr = (img.transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+        cv2.imwrite(os.path.join(folder, f"{i:04d}.png"), bgr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    base = tmp_path_factory.mktemp("photos")
+    return (write_images(str(base / "train"), 6, 96, seed=11),
+            write_images(str(base / "val"), 2, 64, seed=12))
+
+
+def train_command(photos, output_dir, *extra):
+    train_dir, val_dir = photos
+    return [sys.executable, os.path.join(ROOT, "train.py"), "--train_dir", train_dir,
+            "--val_dir", val_dir, "--output_dir", str(output_dir), "--mode", "pynative",
+            *TINY_ARGS, *extra]
+
+
+def run_train(photos, output_dir, *extra, check=True):
+    proc = subprocess.run(train_command(photos, output_dir, *extra), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def load_params(path):
+    import mindspore as ms
+    return {name: p.asnumpy() for name, p in ms.load_checkpoint(path).items()}
+
+
+def test_training_writes_the_run_folder(photos, tmp_path):
+    out = tmp_path / "run"
+    proc = run_train(photos, out, "--total_iters", "6", "--log_every", "2", "--val_every", "3",
+                     "--ckpt_every", "3")
+    for name in ["config.yaml", "latest.ckpt", "best.ckpt", "history.json", "curve.png",
+                 "train.log"]:
+        assert (out / name).is_file(), name
+    log = (out / "train.log").read_text()
+    assert "iter 6/6 | loss" in log and "it/s" in log and "ETA" in log
+    assert "val @ 3: PSNR-Y" in log and "val @ 6: PSNR-Y" in log
+    assert "iter 6/6" in proc.stdout
+    params = load_params(str(out / "latest.ckpt"))
+    assert int(params["iteration"]) == 6 and "moment1.conv_first.weight" in params
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(photos, tmp_path):
+    common = ["--log_every", "1", "--val_every", "0", "--ckpt_every", "4", "--seed", "3"]
+    run_train(photos, tmp_path / "straight", "--total_iters", "12", *common)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(train_command(photos, killed, "--total_iters", "1000000", *common),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = killed / "train.log"
+    deadline = time.time() + 300
+    while time.time() < deadline:          # kill once the iteration-4 checkpoint exists
+        if log.is_file() and "iter 5/" in log.read_text():
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "done:" not in log.read_text()
+    assert int(load_params(str(killed / "latest.ckpt"))["iteration"]) < 12
+
+    run_train(photos, killed, "--total_iters", "12", "--resume", str(killed / "latest.ckpt"),
+              *common)
+    straight, resumed = (load_params(str(p / "latest.ckpt")) for p in (tmp_path / "straight", killed))
+    assert set(straight) == set(resumed)
+    for name, value in straight.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(photos, tmp_path):
+    out = tmp_path / "nan"
+    proc = run_train(photos, out, "--total_iters", "50", "--lr", "1e30", "--ckpt_every", "1",
+                     "--val_every", "0", check=False)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert "loss became" in last_line and "latest.ckpt' (iteration" in last_line
+    assert "Traceback" not in proc.stderr
+    params = load_params(str(out / "latest.ckpt"))
+    assert all(np.isfinite(v).all() for v in params.values())
+
+
+def test_resume_from_a_weights_only_checkpoint_is_refused(photos, tmp_path):
+    out = tmp_path / "run"
+    run_train(photos, out, "--total_iters", "2", "--val_every", "2")
+    proc = run_train(photos, tmp_path / "again", "--total_iters", "4", "--resume",
+                     str(out / "best.ckpt"), check=False)
+    assert proc.returncode == 2
+    assert "has no training state" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_train_folder_is_one_clear_line(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--train_dir", str(tmp_path / "nope"),
+                           "--val_dir", "", "--output_dir", str(tmp_path / "o"), *TINY_ARGS,
+                           "--mode", "pynative", "--total_iters", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("msrun", path=os.path.dirname(sys.executable)) is None,
+                    reason="msrun (installed with mindspore) not found beside python")
+def test_two_cpu_workers_equal_one_process_on_the_union_of_batches(photos, tmp_path):
+    """msrun, 2 CPU processes, DATA_PARALLEL with gradients_mean: both replicas end
+    identical, and equal to one process whose batch is the two ranks' batches together."""
+    train_dir, val_dir = photos
+    common = [*TINY_ARGS, "--train_dir", train_dir, "--val_dir", "", "--total_iters", "3",
+              "--mode", "graph", "--seed", "5", "--log_every", "1", "--lr", "1e-2"]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    port = 20000 + os.getpid() % 20000
+    dist = subprocess.run(
+        ["msrun", "--worker_num=2", "--local_worker_num=2", f"--master_port={port}",
+         f"--log_dir={tmp_path / 'logs'}", "--join=True", "train.py", *common,
+         "--distribute", "true", "--device_target", "CPU", "--output_dir", str(tmp_path / "dist"),
+         "--dump_final_weights", str(tmp_path / "dist_weights")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    logs = "".join(open(os.path.join(tmp_path / "logs", f)).read()[-1500:]
+                   for f in os.listdir(tmp_path / "logs")) if (tmp_path / "logs").exists() else ""
+    assert dist.returncode == 0, dist.stdout[-1500:] + dist.stderr[-1500:] + logs
+    single = common.copy()
+    single[single.index("--batch_size") + 1] = "4"
+    proc = subprocess.run([sys.executable, "train.py", *single, "--output_dir",
+                           str(tmp_path / "single"), "--dump_final_weights",
+                           str(tmp_path / "single_weights")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0, rank1 = (load_params(str(tmp_path / "dist_weights" / f"rank{r}.ckpt")) for r in (0, 1))
+    one = load_params(str(tmp_path / "single_weights" / "rank0.ckpt"))
+    assert "iter 3/3" in (tmp_path / "single" / "train.log").read_text()
+    assert "iter 3/3" in (tmp_path / "dist" / "train.log").read_text()
+    for name, value in one.items():
+        np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
+        np.testing.assert_allclose(rank0[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
