@@ -1,0 +1,73 @@
+"""Export a trained AsConvSR checkpoint to MINDIR, ONNX or AIR, and verify the result.
+
+    python export.py --ckpt_file RUN/best.ckpt [--config_path YAML]
+                     [--file_format MINDIR|ONNX|AIR] [--height H --width W]
+                     [--batch_size 1] [--file_name asconvsr] [--verify_image PHOTO]
+
+Without --height/--width the graph takes any H x W (batch 1), and for models with
+control modules two more graphs are written for exact tiled inference (see
+docs/deploy.md). The model's config is the run's config.yaml beside the checkpoint
+unless --config_path is given; every config key is also a flag. Every written graph is
+loaded back and compared with the eager network (exit 1 if it differs by 1e-4 or more).
+AIR needs --device_target Ascend.
+"""
+import os
+import sys
+
+import src  # noqa: F401  (applies the runtime environment before mindspore loads)
+from src.config import parse_config, run_main
+
+
+def extra_args(parser):
+    parser.add_argument("--ckpt_file", required=True, help="checkpoint written by train.py")
+    parser.add_argument("--file_format", default="MINDIR", choices=["MINDIR", "ONNX", "AIR"],
+                        help="MINDIR (MindSpore, Lite), ONNX (ONNX Runtime...) or AIR (Ascend)")
+    parser.add_argument("--file_name", default="asconvsr",
+                        help="output path without extension (letters, digits, @_-.:/\\)")
+    parser.add_argument("--height", type=int, default=None,
+                        help="fixed input height (with --width); omit both for any size")
+    parser.add_argument("--width", type=int, default=None, help="fixed input width")
+    parser.add_argument("--tile_graphs", default="true", choices=["true", "false"],
+                        help="also write the tile/stats graphs of an any-size export")
+    parser.add_argument("--verify_image", default=None,
+                        help="photo used to verify the export (default: skimage astronaut)")
+
+
+def export_batch_size(cfg, argv):
+    """--batch_size is a config key too (the *training* batch, 32 in a run's config.yaml):
+    the export batch is its value when given on the command line, else 1."""
+    given = any(token == "--batch_size" or token.startswith("--batch_size=") for token in argv)
+    return int(cfg.batch_size) if given else 1
+
+
+def resolve_config(argv):
+    """parse_config, with the checkpoint's own config.yaml when --config_path is absent."""
+    description = __doc__.splitlines()[0]
+    cfg, extras = parse_config(argv, description=description, extra_args=extra_args)
+    beside = os.path.join(os.path.dirname(os.path.abspath(extras.ckpt_file)), "config.yaml")
+    if extras.config_path is None and os.path.isfile(beside):
+        cfg, extras = parse_config(argv + ["--config_path", beside], description=description,
+                                   extra_args=extra_args)
+    return cfg, extras
+
+
+def main():
+    argv = sys.argv[1:]
+    cfg, extras = resolve_config(argv)
+    batch_size = export_batch_size(cfg, argv)
+    from src.deploy.exporter import VerificationError, check_request, export_model
+    check_request(cfg, extras.file_format, extras.file_name, extras.height, extras.width,
+                  batch_size)
+    from src.runtime import setup
+    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
+    try:
+        export_model(cfg, extras.ckpt_file, extras.file_format, extras.file_name,
+                     extras.height, extras.width, batch_size,
+                     extras.tile_graphs == "true", extras.verify_image)
+    except VerificationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,68 @@
+"""Upscale images, folders of images or videos with a trained or exported AsConvSR.
+
+    python infer.py --model MODEL --input IMAGE|FOLDER|VIDEO --output PATH
+                    [--tile 512] [--ext png] [--scale S] [--config_path YAML]
+
+MODEL: a training checkpoint (.ckpt; its run's config.yaml beside it is used unless
+--config_path is given), or a .mindir / .onnx written by export.py (its metadata says
+the scale; see docs/deploy.md). Images (PNG/JPEG/BMP/TIFF/WebP; grey, RGB, RGBA; 8 or
+16-bit) become PNGs unless --output names another extension; a video (any container
+OpenCV reads) becomes an mp4v video. Large images run in tiles of --tile LR pixels
+with whole-image-exact results (--tile 0: whole image at once). Every config key is
+also a flag (--device_target GPU, --mode pynative ...).
+"""
+import os
+import sys
+import time
+
+import src  # noqa: F401  (applies the runtime environment before mindspore loads)
+from src.config import ConfigError, parse_config, run_main
+
+
+def extra_args(parser):
+    parser.add_argument("--model", required=True,
+                        help="a .ckpt (with its config.yaml), or a .mindir / .onnx from export.py")
+    parser.add_argument("--input", required=True, help="an image, a folder of images, or a video")
+    parser.add_argument("--output", required=True,
+                        help="output file, or folder (one output per input, same base name)")
+    parser.add_argument("--tile", type=int, default=512,
+                        help="tile core side in LR pixels (results equal whole-image); 0: whole image")
+    parser.add_argument("--ext", default="png",
+                        help="image format written into an output folder (png, tif, jpg, bmp)")
+    parser.add_argument("--fourcc", default="mp4v", help="codec of output videos")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def resolve_config(argv):
+    """parse_config, with a checkpoint's own config.yaml when --config_path is absent."""
+    cfg, extras = parse_config(argv, description=__doc__.splitlines()[0], extra_args=extra_args)
+    beside = os.path.join(os.path.dirname(os.path.abspath(extras.model)), "config.yaml")
+    if (extras.model.lower().endswith(".ckpt") and extras.config_path is None
+            and os.path.isfile(beside)):
+        cfg, extras = parse_config(argv + ["--config_path", beside],
+                                   description=__doc__.splitlines()[0], extra_args=extra_args)
+    explicit = {token[2:].split("=")[0] for token in argv if token.startswith("--")}
+    return cfg, extras, explicit
+
+
+def main():
+    argv = sys.argv[1:]
+    cfg, extras, explicit = resolve_config(argv)
+    if extras.tile < 0:
+        raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
+    from src.runtime import setup
+    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
+    from src.deploy.infer_jobs import plan_jobs, run_jobs
+    from src.deploy.runners import open_model
+    jobs = plan_jobs(extras.input, extras.output, extras.ext)
+    started = time.perf_counter()
+    runner = open_model(extras.model, cfg, explicit)
+    print(f"model {extras.model}: x{runner.scale}, unshuffle {runner.unshuffle}, "
+          f"tile {extras.tile or 'whole image'}"
+          f"{'' if runner.can_tile else ' (this export runs whole images only)'}; "
+          f"loaded in {time.perf_counter() - started:.1f} s")
+    run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
+
+
+if __name__ == "__main__":
+    run_main(main)
