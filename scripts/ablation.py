@@ -1,0 +1,157 @@
+"""The paper's ablations on our data: train every variant with the same budget, then report.
+
+    python scripts/ablation.py train  --iters N [--batch_size B] [--lr_patch_size P] [--out runs/ablation]
+    python scripts/ablation.py report [--out runs/ablation] [--latency_runs 1]
+
+``train`` runs train.py once per variant (same data, seed, iterations; each variant is
+the x2 preset plus the overrides in VARIANTS) and skips variants whose run finished.
+``report`` reads each run's final validation (history.json), measures CPU latency of a
+1920x1080 -> 3840x2160 forward in graph mode (median of ``--latency_runs`` after one
+warm-up, one process, same machine), and writes ablation.md (table), ablation.json and
+ablation.png (PSNR-Y gain over bicubic against latency, one point per variant).
+NTIRE score = 2 * 2^(PSNR - PSNR_bicubic) / (0.1 * sqrt(latency_ms)) with our CPU latency,
+so only comparable within one table.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# name -> (paper question, config overrides on top of configs/asconvsr_x2.yaml)
+VARIANTS = {
+    "assembled (paper)": ("conv type", {}),
+    "plain conv": ("conv type", {"block_type": "plain"}),
+    "dynamic conv (E=4)": ("conv type", {"block_type": "dynamic"}),
+    "no global residual": ("global residual", {"residual": "none"}),
+    "bicubic residual": ("residual type", {"residual": "bicubic"}),
+    "with bias": ("bias", {"bias": True}),
+    "unshuffle 1, C=16": ("unshuffle at ~equal MACs", {"unshuffle": 1, "channels": 16, "num_kernels": 16}),
+    "unshuffle 4, C=64": ("unshuffle at ~equal MACs", {"unshuffle": 4, "channels": 64, "num_kernels": 64}),
+    "channels 16": ("channels", {"channels": 16, "num_kernels": 16}),
+    "channels 64": ("channels", {"channels": 64, "num_kernels": 64}),
+}
+
+
+def slug(name):
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def train_variants(args):
+    for name, (_, overrides) in VARIANTS.items():
+        out = os.path.join(args.out, slug(name))
+        log = os.path.join(out, "train.log")
+        if os.path.isfile(log) and "done:" in open(log).read():
+            print(f"[ablation] {name}: already trained ({out})")
+            continue
+        flags = []
+        for key, value in overrides.items():
+            flags += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+        command = [sys.executable, "train.py", "--config_path", "configs/asconvsr_x2.yaml",
+                   "--total_iters", str(args.iters), "--batch_size", str(args.batch_size),
+                   "--lr_patch_size", str(args.lr_patch_size), "--val_every", str(args.iters),
+                   "--ckpt_every", str(max(1, args.iters // 4)), "--log_every",
+                   str(max(1, args.iters // 10)), "--seed", str(args.seed),
+                   "--output_dir", out, *flags]
+        print(f"[ablation] {name}: {' '.join(command[1:])}", flush=True)
+        started = time.time()
+        subprocess.run(command, cwd=ROOT, check=True)
+        print(f"[ablation] {name}: {time.time() - started:.0f} s", flush=True)
+
+
+def latency_ms(cfg, runs):
+    """Median wall time of a 1080p forward (graph mode, fresh weights: speed only)."""
+    import numpy as np
+    from mindspore import Tensor
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    net = build_model(AsConvSRConfig.from_dict(cfg))
+    net.set_train(False)
+    x = Tensor(np.random.default_rng(0).random((1, 3, 1080, 1920), dtype=np.float32))
+    net(x).asnumpy()                                   # warm-up (graph compile)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        net(x).asnumpy()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def report(args):
+    import src  # noqa: F401
+    from src.config import load_config
+    from src.metrics import ntire_score
+    from src.model.asconvsr import AsConvSRConfig
+    from src.model.complexity import count_macs, count_params
+    from src.runtime import setup
+    setup("CPU", "graph")
+    rows = []
+    for name, (question, _) in VARIANTS.items():
+        out = os.path.join(args.out, slug(name))
+        history_path = os.path.join(out, "history.json")
+        if not os.path.isfile(history_path):
+            print(f"[ablation] {name}: no run in {out}, skipped")
+            continue
+        history = json.load(open(history_path))
+        final = history["val"][-1]
+        cfg = load_config(os.path.join(out, "config.yaml"))
+        model_cfg = AsConvSRConfig.from_dict(cfg)
+        latency = latency_ms(cfg, args.latency_runs)
+        gain = final["psnr_y"] - final["bicubic_psnr_y"]
+        rows.append({"variant": name, "question": question, "params": count_params(model_cfg),
+                     "gmacs_1080p": count_macs(model_cfg, 1080, 1920) / 1e9,
+                     "latency_ms_1080p": latency, "psnr_y": final["psnr_y"],
+                     "bicubic_psnr_y": final["bicubic_psnr_y"], "gain_y": gain,
+                     "ntire_score": ntire_score(final["psnr_y"], final["bicubic_psnr_y"], latency),
+                     "iterations": final["iteration"]})
+        print(f"[ablation] {name}: gain {gain:+.3f} dB, {latency:.0f} ms", flush=True)
+    write_outputs(rows, args.out)
+
+
+def write_outputs(rows, out):
+    lines = ["| variant | question | params | GMACs @1080p | CPU latency @1080p (ms) | "
+             "val PSNR-Y (dB) | gain over bicubic (dB) | NTIRE score (CPU latency) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['question']} | {r['params']:,} | {r['gmacs_1080p']:.1f} | "
+                     f"{r['latency_ms_1080p']:.0f} | {r['psnr_y']:.3f} | {r['gain_y']:+.3f} | "
+                     f"{r['ntire_score']:.3f} |")
+    with open(os.path.join(out, "ablation.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "ablation.json"), "w") as handle:
+        json.dump(rows, handle, indent=1)
+    print("\n".join(lines))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        ax.scatter(r["latency_ms_1080p"], r["gain_y"])
+        ax.annotate(r["variant"], (r["latency_ms_1080p"], r["gain_y"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="CPU latency, 1920x1080 -> x2 (ms)", ylabel="PSNR-Y gain over bicubic (dB)",
+           title=f"AsConvSR ablations ({rows[0]['iterations'] if rows else 0} iterations each)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "ablation.png"), dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["train", "report"])
+    parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--lr_patch_size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency_runs", type=int, default=1)
+    parser.add_argument("--out", default="runs/ablation")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    train_variants(args) if args.action == "train" else report(args)
+
+
+if __name__ == "__main__":
+    main()
