@@ -85,8 +85,11 @@ def assemble_output(sr_rgb, source: DecodedImage, scale, extension):
         planes = [sr_rgb[:, :, 2], sr_rgb[:, :, 1], sr_rgb[:, :, 0]]
     if source.alpha is not None and extension not in (".jpg", ".jpeg", ".bmp"):
         planes.append(upscale_alpha(source.alpha, scale, sr_rgb.shape[:2]))
-    stacked = np.stack(planes, axis=2) if len(planes) > 1 else planes[0]
-    return np.round(np.clip(stacked, 0.0, 1.0) * top).astype(dtype)
+    stacked = np.stack(planes, axis=2) if len(planes) > 1 else np.array(planes[0])
+    np.clip(stacked, 0.0, 1.0, out=stacked)          # in place: a 4K x2 plane set is 400 MB
+    stacked *= top
+    np.round(stacked, out=stacked)
+    return stacked.astype(dtype)
 
 
 def write_image(path, array):
