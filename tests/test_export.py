@@ -47,8 +47,9 @@ def tiny_run(folder, **overrides):
 
 def test_layers_equal_the_mindspore_layers_they_replace():
     x = Tensor(rand(2, 12, 5, 7))
-    shuffled = ChannelsToSpace(3, 2)(x).asnumpy()
-    np.testing.assert_array_equal(shuffled, nn.PixelShuffle(2)(x).asnumpy())
+    for method in ("conv_transpose", "depth_to_space"):
+        shuffled = ChannelsToSpace(3, 2, method)(x).asnumpy()
+        np.testing.assert_array_equal(shuffled, nn.PixelShuffle(2)(x).asnumpy())
     image = Tensor(rand(2, 3, 6, 8))
     np.testing.assert_array_equal(SpaceToChannels(3, 2)(image).asnumpy(),
                                   nn.PixelUnshuffle(2)(image).asnumpy())
@@ -69,8 +70,9 @@ def test_deploy_cell_equals_training_cell(variant):
     net = randomised(build_model(AsConvSRConfig(**TINY, **variant)))
     x = rand(1, 3, 8, 12)
     reference = net(Tensor(x)).asnumpy()
-    deployed = deploy_from_training(net)(Tensor(x)).asnumpy()
-    assert np.abs(deployed - reference).max() < 1e-5
+    for shuffle in ("conv_transpose", "depth_to_space"):
+        deployed = deploy_from_training(net, shuffle=shuffle)(Tensor(x)).asnumpy()
+        assert np.abs(deployed - reference).max() < 1e-5
     batch = rand(3, 3, 8, 12, seed=1)                    # grouped path, per-sample kernels
     deployed = deploy_from_training(net, batch_size=3)(Tensor(batch)).asnumpy()
     assert np.abs(deployed - net(Tensor(batch)).asnumpy()).max() < 1e-5

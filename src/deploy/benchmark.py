@@ -119,7 +119,7 @@ def export_for_timing(net, folder, height, width, fp16):
     mindir = write_graph(cell, example, os.path.join(folder, "bench.mindir"), "MINDIR", "full")
     try:
         example = [Tensor(np.zeros((1, 3, height, width), np.float32))]
-        onnx_path = write_graph(deploy_from_training(net), example,
+        onnx_path = write_graph(deploy_from_training(net, shuffle="depth_to_space"), example,
                                 os.path.join(folder, "bench.onnx"), "ONNX", "full")
     except ImportError:
         onnx_path = None

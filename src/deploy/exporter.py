@@ -125,7 +125,8 @@ def export_graphs(net, file_format, file_name, height=None, width=None, batch_si
         kinds += ["tile", "stats"]
     paths = graph_files(file_name, file_format, kinds)
     for kind, path in paths.items():
-        cell = deploy_from_training(net, kind, batch_size)   # fresh: one export per instance
+        shuffle = "depth_to_space" if file_format == "ONNX" else "conv_transpose"
+        cell = deploy_from_training(net, kind, batch_size, shuffle)   # fresh: one per export
         write_graph(cell, input_specs(kind, net.cfg, batch_size, height, width), path,
                     file_format, kind)
     metadata = build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file)

@@ -19,7 +19,8 @@ whole network on a tile with the whole-image means. See src/deploy/tiling.py.
 
 Differences from src/model/asconvsr.py, all numerically neutral (tested):
     PixelUnshuffle / PixelShuffle / repeat_interleave / replicate padding ->
-    the src/deploy/layers.py forms;
+    the src/deploy/layers.py forms (PixelShuffle: a one-hot transposed convolution for
+    MindSpore/MINDIR, DepthToSpace for ONNX: each is the fast one where it runs);
     batch 1 (the default): the assembled kernel feeds an ordinary groups = 1 convolution
     (the training net folds the batch into channels, whose Reshape bakes in H x W);
     basis_first and kernel_first are the same function, so both deploy as kernel_first.
@@ -186,7 +187,7 @@ class DeployBody(nn.Cell):
     ``features`` (unshuffle, conv_first), ``blocks[b]``, ``head`` (conv_last, shuffles,
     residual). Subclasses wire them in ``construct``."""
 
-    def __init__(self, cfg: AsConvSRConfig, batch_size=1):
+    def __init__(self, cfg: AsConvSRConfig, batch_size=1, shuffle="conv_transpose"):
         super().__init__()
         u, s = cfg.unshuffle, cfg.scale
         self.cfg = cfg
@@ -195,8 +196,8 @@ class DeployBody(nn.Cell):
         self.relu_first = cfg.relu != "none"
         self.blocks = nn.CellList([DeployBlock(cfg, batch_size) for _ in range(cfg.num_blocks)])
         self.conv_last = same_conv(cfg.channels, cfg.out_channels, cfg.kernel_size, cfg.bias)
-        self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u) if u > 1 else None
-        self.shuffle_scale = ChannelsToSpace(3, s) if s > 1 else None
+        self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u, shuffle) if u > 1 else None
+        self.shuffle_scale = ChannelsToSpace(3, s, shuffle) if s > 1 else None
         self.residual = cfg.residual
         self.repeat_residual = RepeatChannels(3, s * s)
         if cfg.residual == "bicubic":
@@ -280,9 +281,11 @@ def copy_parameters(source: nn.Cell, target: nn.Cell):
     return target
 
 
-def deploy_from_training(net: AsConvSR, kind="full", batch_size=1):
+def deploy_from_training(net: AsConvSR, kind="full", batch_size=1, shuffle="conv_transpose"):
     """A fresh deploy Cell (``kind``: full, tile or stats) holding copies of ``net``'s
-    trained Parameters. Fresh each call: MindSpore cannot export one Cell instance twice."""
+    trained Parameters. Fresh each call: MindSpore cannot export one Cell instance twice.
+    ``shuffle``: the PixelShuffle form (src/deploy/layers.py ChannelsToSpace):
+    conv_transpose for MindSpore and MINDIR, depth_to_space for ONNX."""
     classes = {"full": DeployAsConvSR, "tile": TileNet, "stats": StatsNet}
     if kind not in classes:
         raise DeployError(f"deploy kind must be one of {sorted(classes)}, got '{kind}'")
@@ -291,7 +294,7 @@ def deploy_from_training(net: AsConvSR, kind="full", batch_size=1):
     if kind == "stats" and not uses_global_pooling(net.cfg):
         raise DeployError("a model without control modules (block_type plain) needs no "
                           "stats graph: any tile of it is computed independently")
-    cell = classes[kind](net.cfg, batch_size)
+    cell = classes[kind](net.cfg, batch_size, shuffle)
     cell.set_train(False)
     return copy_parameters(net, cell)
 

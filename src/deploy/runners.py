@@ -169,4 +169,12 @@ def open_model(path, cfg, explicit_keys=()):
                           f"upscales x{metadata['scale']}; drop --scale or use another model")
     if extension == ".mindir":
         return MindirRunner(path, metadata)
-    return OnnxRunner(path, metadata)
+    return OnnxRunner(path, metadata, onnx_providers(cfg.get("device_target", "CPU")))
+
+
+def onnx_providers(device_target):
+    """ONNX Runtime providers: CUDA first on GPU when this onnxruntime build has it."""
+    import onnxruntime as ort
+    if device_target == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]

@@ -93,8 +93,9 @@ def upscale(runner, image, tile=512):
     """Super-resolve one image: (1, 3, H, W) float32 in [0, 1] -> (1, 3, sH, sW) float32.
 
     The image is edge-padded to multiples of the unshuffle factor and the result cropped
-    back to exactly s*H x s*W. ``tile`` is the core side in LR pixels; 0 (or an image no
-    larger than one window) runs the whole image at once. Tiled and whole results are
+    back to exactly s*H x s*W. ``tile`` is the core side in LR pixels; 0, an image no
+    larger than one window, or a runner that cannot tile (``can_tile``: a fixed-size
+    export, or one without tile/stats graphs) runs the whole image at once. Tiled and whole results are
     equal up to float rounding (tests/test_infer.py checks 1e-5).
     """
     height, width = image.shape[2:]
@@ -104,13 +105,13 @@ def upscale(runner, image, tile=512):
         raise DeployError(f"'{runner.path}' was exported for {fixed_w}x{fixed_h} inputs only, "
                           f"this image is {width}x{height}: export without --height/--width "
                           f"for any size")
-    tiles, window = plan_tiles(padded.shape[2], padded.shape[3], tile, runner.halo,
-                               runner.unshuffle) if tile > 0 else ([None], padded.shape[2:])
+    if tile > 0 and runner.can_tile:
+        tiles, window = plan_tiles(padded.shape[2], padded.shape[3], tile, runner.halo,
+                                   runner.unshuffle)
+    else:                    # whole image: asked for, or an export without tile graphs
+        tiles, window = [None], padded.shape[2:]
     if len(tiles) == 1:
         out = runner.full(padded)
-    elif not runner.can_tile:
-        raise DeployError(f"'{runner.path}' cannot run in tiles (no tile/stats graphs in its "
-                          f"export); pass --tile 0 or re-export it with export.py (any size)")
     else:
         means = whole_image_means(runner, padded, tiles, window) if runner.pooled_shape else None
         out = run_tiles(runner, padded, tiles, window, means)
