@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Evaluate an AsConvSR checkpoint on CPU (model-zoo style).
+# Usage: bash scripts/run_eval_cpu.sh CKPT_PATH [DATA_DIR] [CONFIG_PATH] [extra eval.py flags ...]
+#   CKPT_PATH    checkpoint written by train.py (e.g. runs/asconvsr_x2/best.ckpt)
+#   DATA_DIR     folder of HR images (default: the config's val_dir, data/val)
+#   CONFIG_PATH  config YAML (default: the config.yaml beside the checkpoint, else defaults)
+#   (pass "" for DATA_DIR or CONFIG_PATH to keep its default)
+# Writes LOG_DIR/eval.log and LOG_DIR/eval.json, LOG_DIR = outputs/eval/<checkpoint>_<time>.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,8p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
+CKPT_PATH=$1
+[[ -f "$CKPT_PATH" ]] || { echo "error: checkpoint '$CKPT_PATH' does not exist" >&2; exit 2; }
+shift
+ARGS=()
+if [[ $# -gt 0 && "${1}" != --* ]]; then       # DATA_DIR ("" keeps the default)
+  [[ -z "$1" || -d "$1" ]] || { echo "error: DATA_DIR '$1' is not a folder" >&2; exit 2; }
+  [[ -z "$1" ]] || ARGS+=(--data_dir "$1"); shift
+fi
+if [[ $# -gt 0 && "${1}" != --* ]]; then       # CONFIG_PATH ("" keeps the default)
+  [[ -z "$1" || -f "$1" ]] || { echo "error: CONFIG_PATH '$1' does not exist" >&2; exit 2; }
+  [[ -z "$1" ]] || ARGS+=(--config_path "$1"); shift
+fi
+LOG_DIR=${LOG_DIR:-outputs/eval/$(basename "${CKPT_PATH%.*}")_$(date +%Y%m%d_%H%M%S)}
+mkdir -p "$LOG_DIR"
+bash scripts/setup.sh
+echo "[eval] log: $LOG_DIR/eval.log"
+.venv/bin/python eval.py --ckpt_path "$CKPT_PATH" --device_target CPU "${ARGS[@]}" \
+  --json "$LOG_DIR/eval.json" "$@" 2>&1 | tee "$LOG_DIR/eval.log"

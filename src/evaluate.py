@@ -1,0 +1,290 @@
+"""Whole-image evaluation of a super-resolution model: the library eval.py and the
+training loop's validation share.
+
+    predict = make_predictor(net, unshuffle)          # AsConvSR cell -> numpy function
+    rows, mean = evaluate_pairs(predict, pairs, scale, crop_border)
+
+Conventions:
+* ``pairs``: list of (name, lr, hr) with lr (H, W, 3) uint8 and hr (sH, sW, 3) uint8
+  (src.data.dataset.load_eval_pairs builds them: HR mod-cropped to the scale, LR by
+  MATLAB-compatible bicubic or read from an LR folder).
+* The model sees the whole image, batch 1, NCHW float32 in [0, 1]. AsConvSR needs H and
+  W divisible by its pixel-unshuffle factor u, so the LR is padded at the bottom and
+  right by edge replication to the next multiple of u and the output is cropped back to
+  exactly sH x sW. (The control module's global average pool then also sees the few
+  replicated rows/columns; for u = 2 that is at most one row and one column.)
+* The output is rounded as a saved PNG would be: clip to [0, 1], * 255, round, uint8.
+* Metrics (src/metrics.py): PSNR/SSIM on Y (BT.601) and RGB after cropping
+  ``crop_border`` pixels per side, for the model and for bicubic upscaling of the same
+  LR (MATLAB-compatible ``imresize_uint8(lr, scale)``); ``gain_*`` = model - bicubic.
+* ``runtime_ms``: the model's forward time for that image: from calling the network on
+  the input tensor until the device has finished (``ms.runtime.synchronize`` on GPU and
+  Ascend; on CPU, where that call is unsupported, until the output is copied to numpy,
+  which is a cheap host copy there); host-side padding and the rounding are not in it.
+  In PyNative mode it includes Python's per-operator dispatch, several times the
+  compiled graph's time for small images. Compilation is excluded: an
+  untimed warm-up run precedes the first image and, in graph mode (which compiles one
+  graph per input shape), every input shape not run before.
+* The mean row is the arithmetic mean of the per-image values (the SR-paper
+  convention: mean of per-image PSNRs, not PSNR of the mean MSE).
+"""
+import time
+
+import numpy as np
+
+from src.metrics import image_metrics
+
+METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+BICUBIC_KEYS = tuple(f"bicubic_{key}" for key in METRIC_KEYS)
+GAIN_KEYS = ("gain_psnr_y", "gain_psnr_rgb")
+ROW_KEYS = METRIC_KEYS + BICUBIC_KEYS + GAIN_KEYS + ("runtime_ms",)
+
+
+def pad_to_multiple(img, multiple):
+    """Pad an (H, W, C) array at the bottom/right by edge replication so H and W are
+    multiples of ``multiple``."""
+    height, width = img.shape[:2]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return img
+    return np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+def to_uint8(img):
+    """Float image in [0, 1] -> uint8 as a saved PNG holds it (clip, * 255, round)."""
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+class Predictor:
+    """``predict(lr_uint8) -> sr_uint8`` around an AsConvSR cell (see module docstring).
+
+    Attributes: ``last_forward_ms``, the forward time of the latest call.
+    The caller sets the cell's train flag (AsConvSR has no train-dependent layers).
+    """
+
+    def __init__(self, net, unshuffle):
+        self.net = net
+        self.unshuffle = int(unshuffle)
+        self.last_forward_ms = None
+        self._compiled_shapes = set()
+        self._has_run = False
+
+    def _input(self, lr):
+        padded = pad_to_multiple(np.asarray(lr), self.unshuffle)
+        return np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+    def _forward(self, x):
+        """(1, 3, sH', sW') float32 numpy output; times the forward (module docstring)."""
+        import mindspore as ms
+        tensor = ms.Tensor(x)
+        start = time.perf_counter()
+        out = self.net(tensor)
+        if ms.get_context("device_target") == "CPU":
+            out = out.asnumpy()        # no synchronize on CPU; the host copy waits instead
+        else:
+            ms.runtime.synchronize()
+        self.last_forward_ms = (time.perf_counter() - start) * 1000.0
+        self._compiled_shapes.add(x.shape)
+        self._has_run = True
+        return out if isinstance(out, np.ndarray) else out.asnumpy()
+
+    def __call__(self, lr):
+        height, width = lr.shape[:2]
+        x = self._input(lr)
+        out = self._forward(x)
+        scale = out.shape[2] // x.shape[2]
+        return to_uint8(out[0, :, :scale * height, :scale * width].transpose(1, 2, 0))
+
+    def needs_warm_up(self, lr):
+        """True before the first run, and in graph mode for an input shape not run yet."""
+        import mindspore as ms
+        if not self._has_run:
+            return True
+        graph = ms.get_context("mode") == ms.GRAPH_MODE
+        return graph and self._input(lr).shape not in self._compiled_shapes
+
+    def warm_up(self, lr):
+        """An untimed run on ``lr`` when :meth:`needs_warm_up` says so."""
+        if self.needs_warm_up(lr):
+            self._forward(self._input(lr))
+
+
+def make_predictor(net, unshuffle):
+    """A :class:`Predictor` for the AsConvSR cell ``net`` (pixel-unshuffle factor u)."""
+    return Predictor(net, unshuffle)
+
+
+class _BicubicCache:
+    """Bicubic metric rows per pair list, so repeated validation computes them once.
+
+    An entry holds its pair list (so ``id`` cannot be reused while cached) and a
+    fingerprint of the arrays, so a list changed in place is recomputed."""
+
+    def __init__(self, size=4):
+        self.size = size
+        self.entries = []
+
+    @staticmethod
+    def _key(pairs, scale, border):
+        return (scale, border, tuple((name, id(lr), id(hr)) for name, lr, hr in pairs))
+
+    def get(self, pairs, scale, border):
+        key = self._key(pairs, scale, border)
+        for held, held_key, rows in self.entries:
+            if held is pairs and held_key == key:
+                return rows
+        rows = [bicubic_metrics(lr, hr, scale, border) for _, lr, hr in pairs]
+        self.entries = ([(pairs, key, rows)] + self.entries)[:self.size]
+        return rows
+
+
+_BICUBIC_CACHE = _BicubicCache()
+
+
+def bicubic_upscale(lr, scale):
+    """MATLAB-compatible bicubic upscaling of an LR uint8 image (the baseline)."""
+    from src.data.imresize import imresize_uint8
+    return imresize_uint8(lr, scale)
+
+
+def bicubic_metrics(lr, hr, scale, border):
+    """{"bicubic_psnr_y", ...} of bicubic upscaling of ``lr`` against ``hr``."""
+    metrics = image_metrics(bicubic_upscale(lr, scale), hr, border)
+    return {f"bicubic_{key}": value for key, value in metrics.items()}
+
+
+def mean_row(rows):
+    """Arithmetic mean of every ROW_KEYS value over ``rows`` (empty: all NaN)."""
+    if not rows:
+        return {key: float("nan") for key in ROW_KEYS}
+    return {key: float(np.mean([row[key] for row in rows])) for key in ROW_KEYS}
+
+
+def _timed_predict(predict, lr):
+    """(sr, runtime_ms): the predictor's own forward time when it reports one."""
+    start = time.perf_counter()
+    sr = predict(lr)
+    wall_ms = (time.perf_counter() - start) * 1000.0
+    forward_ms = getattr(predict, "last_forward_ms", None)
+    return sr, (wall_ms if forward_ms is None else forward_ms)
+
+
+def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None):
+    """Run ``predict`` on every LR of ``pairs`` and measure it against the HR.
+
+    Args:
+        predict: lr (H, W, 3) uint8 -> sr (sH, sW, 3) uint8; a :class:`Predictor` or
+            any callable (a plain callable is warmed up once, on the first image, and
+            timed by wall clock).
+        pairs: [(name, lr_uint8, hr_uint8)]; bicubic rows are cached per list.
+        scale: the upscaling factor s. crop_border: pixels cropped per side.
+        on_image: optional callable(name, lr, sr, hr, row), e.g. to save the result.
+    Returns:
+        (rows, mean): rows are dicts {"name", *ROW_KEYS}; mean has ROW_KEYS.
+    """
+    bicubic_rows = _BICUBIC_CACHE.get(pairs, scale, crop_border)
+    warm_up = getattr(predict, "warm_up", None)
+    rows = []
+    for index, ((name, lr, hr), bicubic) in enumerate(zip(pairs, bicubic_rows)):
+        if warm_up is not None:
+            warm_up(lr)
+        elif index == 0:
+            predict(lr)
+        sr, runtime_ms = _timed_predict(predict, lr)
+        if sr.shape != hr.shape:
+            raise ValueError(f"'{name}': the model output is {sr.shape} but the HR image is "
+                             f"{hr.shape}; the LR must be exactly HR / {scale}")
+        row = dict(name=name, **image_metrics(sr, hr, crop_border), **bicubic)
+        row["gain_psnr_y"] = row["psnr_y"] - row["bicubic_psnr_y"]
+        row["gain_psnr_rgb"] = row["psnr_rgb"] - row["bicubic_psnr_rgb"]
+        row["runtime_ms"] = runtime_ms
+        rows.append(row)
+        if on_image is not None:
+            on_image(name, lr, sr, hr, row)
+    return rows, mean_row(rows)
+
+
+# ---- reporting: a readable table and a side-by-side comparison image ----
+
+TABLE_COLUMNS = [("PSNR-Y", "psnr_y", "{:.3f}"), ("SSIM-Y", "ssim_y", "{:.4f}"),
+                 ("PSNR-RGB", "psnr_rgb", "{:.3f}"), ("SSIM-RGB", "ssim_rgb", "{:.4f}"),
+                 ("bic PSNR-Y", "bicubic_psnr_y", "{:.3f}"), ("bic SSIM-Y", "bicubic_ssim_y", "{:.4f}"),
+                 ("bic PSNR-RGB", "bicubic_psnr_rgb", "{:.3f}"),
+                 ("bic SSIM-RGB", "bicubic_ssim_rgb", "{:.4f}"),
+                 ("gain-Y dB", "gain_psnr_y", "{:+.3f}"), ("ms", "runtime_ms", "{:.1f}")]
+
+
+def describe_skipped(item):
+    """'name: reason' for a (name, reason) pair, else the item as text."""
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return f"{item[0]}: {item[1]}"
+    return str(item)
+
+
+def format_table(title, rows, mean, skipped=()):
+    """Fixed-width text table: one line per image, then the mean, then what was skipped."""
+    name_width = min(28, max([len("image")] + [len(row["name"]) for row in rows]))
+    widths = [max(len(header), 8) for header, _, _ in TABLE_COLUMNS]
+    header = f"{'image':<{name_width}}  " + "  ".join(
+        f"{h:>{w}}" for (h, _, _), w in zip(TABLE_COLUMNS, widths))
+
+    def line(name, values):
+        cells = [fmt.format(values[key]) for _, key, fmt in TABLE_COLUMNS]
+        return f"{name[:name_width]:<{name_width}}  " + "  ".join(
+            f"{c:>{w}}" for c, w in zip(cells, widths))
+
+    lines = [f"== {title}: {len(rows)} images evaluated, {len(skipped)} skipped", header,
+             "-" * len(header)]
+    lines += [line(row["name"], row) for row in rows]
+    lines += ["-" * len(header), line("mean", mean)]
+    lines += [f"skipped {describe_skipped(item)}" for item in skipped]
+    return "\n".join(lines)
+
+
+def detail_window(hr, size):
+    """(y, x) of the size x size HR window with the most gradient energy (most detail),
+    searched on a grid of stride size // 2."""
+    y_channel = hr.astype(np.float64).mean(axis=2)
+    energy = np.abs(np.diff(y_channel, axis=0))[:, :-1] + np.abs(np.diff(y_channel, axis=1))[:-1]
+    integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    height, width = energy.shape
+    size = min(size, height, width)
+    stride = max(1, size // 2)
+    best, where = -1.0, (0, 0)
+    for y in list(range(0, height - size + 1, stride)) + [height - size]:
+        for x in list(range(0, width - size + 1, stride)) + [width - size]:
+            total = (integral[y + size, x + size] - integral[y, x + size]
+                     - integral[y + size, x] + integral[y, x])
+            if total > best:
+                best, where = total, (y, x)
+    return where
+
+
+def _labelled(panel, text, strip=24):
+    """``panel`` (RGB uint8) with ``text`` on a dark strip above it."""
+    import cv2
+    label = np.full((strip, panel.shape[1], 3), 32, np.uint8)
+    cv2.putText(label, text, (6, strip - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([label, panel], axis=0)
+
+
+def comparison_image(name, bicubic, sr, hr, row, crop=120, panel=360, gap=4):
+    """One RGB uint8 image: the same HR-sized crop of bicubic | AsConvSR | HR side by
+    side, zoomed by nearest neighbour (an integer factor, so pixels stay visible), each
+    labelled with its whole-image PSNR-Y; a title line names the image and the crop."""
+    y, x = detail_window(hr, crop)
+    size = min(crop, hr.shape[0] - 1, hr.shape[1] - 1)
+    zoom = max(1, panel // size)
+
+    def zoomed(img):
+        return np.repeat(np.repeat(img[y:y + size, x:x + size], zoom, axis=0), zoom, axis=1)
+
+    panels = [_labelled(zoomed(bicubic), f"bicubic  {row['bicubic_psnr_y']:.2f} dB"),
+              _labelled(zoomed(sr), f"AsConvSR  {row['psnr_y']:.2f} dB"),
+              _labelled(zoomed(hr), "HR (ground truth)")]
+    spacer = np.full((panels[0].shape[0], gap, 3), 255, np.uint8)
+    body = np.concatenate([panels[0], spacer, panels[1], spacer, panels[2]], axis=1)
+    title = (f"{name}: crop {size}x{size} at (x={x}, y={y}), x{zoom} nearest; "
+             f"PSNR-Y of the whole image")
+    return _labelled(body, title)
