@@ -197,7 +197,7 @@ def format_table(results):
     lines = ["| track | input | implementation | median ms | vs ONNX Runtime | params | GMACs "
              "| GMAC/s |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, (height, width), rows, macs, params in results:
-        onnx = dict(rows).get("ONNX Runtime")
+        onnx = next((sec for label, sec in rows if label.startswith("ONNX Runtime")), None)
         for label, seconds in rows:
             ratio = f"{seconds / onnx:.2f}x" if onnx else "n/a"
             lines.append(f"| {name} | {width}x{height} | {label} | {seconds * 1e3:.1f} | {ratio} "
