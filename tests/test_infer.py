@@ -152,3 +152,20 @@ def test_infer_cli_errors_are_one_line(tmp_path, x2_run):
                        "--output", str(tmp_path / "o.png"))
     assert result.returncode == 2 and "missing.png" in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_exported_model_without_metadata_needs_scale_flags(tmp_path, x2_run):
+    from src.deploy.exporter import export_model
+    from src.deploy.metadata import MetadataError
+    from src.deploy.runners import open_model
+    cfg, ckpt, net = x2_run
+    paths, _ = export_model(cfg, ckpt, "MINDIR", str(tmp_path / "m"), tile_graphs=False,
+                            log=lambda *_: None)
+    os.remove(paths["full"] + ".json")
+    with pytest.raises(MetadataError, match="--scale S --unshuffle U"):
+        open_model(paths["full"], cfg)
+    runner = open_model(paths["full"], cfg, explicit_keys={"scale", "unshuffle"})
+    assert not runner.can_tile                      # unknown halo: whole images only
+    x = rand(1, 3, 10, 14)
+    out = upscale(runner, x, tile=4)
+    assert np.abs(out - net(Tensor(x)).asnumpy()).max() < 1e-5

@@ -208,13 +208,15 @@ def verify_export(net, paths, metadata, file_format, photo, log=print):
         reference = net(Tensor(x)).asnumpy()
         diffs[label] = report(log, label, float(np.abs(run_full(x) - reference).max()))
     if "tile" in paths:
-        u = net.cfg.unshuffle
+        u, halo, tile = net.cfg.unshuffle, metadata["halo"], 8 * net.cfg.unshuffle
         runner_class = OnnxRunner if file_format == "ONNX" else MindirRunner
         runner = runner_class(paths["full"], metadata)
-        x = photo_crop(photo, 20 * u, 27 * u)
+        # Big enough for windows (tile + 2 halo) to cut both axes: >= 2 x 3 tiles.
+        x = photo_crop(photo, 2 * tile + 2 * halo + u, 3 * tile + 2 * halo + u)
         reference = net(Tensor(x)).asnumpy()
-        tiled = upscale(runner, x, tile=8 * u)
-        label = f"tiled photo {x.shape[3]}x{x.shape[2]}, tile {8 * u} ({paths['tile']}, {paths['stats']})"
+        tiled = upscale(runner, x, tile=tile)
+        label = (f"tiled photo {x.shape[3]}x{x.shape[2]}, tile {tile} + halo {halo} "
+                 f"({paths['tile']}, {paths['stats']})")
         diffs[label] = report(log, label, float(np.abs(tiled - reference).max()))
     failed = {k: v for k, v in diffs.items() if not v < TOLERANCE}
     if failed:
