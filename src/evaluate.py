@@ -237,7 +237,9 @@ def format_table(title, rows, mean, skipped=()):
              "-" * len(header)]
     lines += [line(row["name"], row) for row in rows]
     lines += ["-" * len(header), line("mean", mean)]
-    lines += [f"skipped {describe_skipped(item)}" for item in skipped]
+    if skipped:
+        lines.append(f"skipped (unreadable; the warnings above say why): "
+                     f"{', '.join(describe_skipped(item) for item in skipped)}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,232 @@
+"""Evaluate an AsConvSR checkpoint: PSNR/SSIM (Y and RGB) against bicubic, per image and per set.
+
+    python eval.py --ckpt_path runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
+                   [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
+                   [--config_path YAML] [--key value ...]
+
+Config: default_config.yaml < --config_path (or, without it, the config.yaml beside the
+checkpoint, as train.py writes it) < --key value flags. So ``--scale 3`` or
+``--device_target GPU`` work as everywhere else. Without --data_dir the config's val_dir
+is evaluated. ``--mode graph`` (the default) compiles one graph per input size, excluded
+from the runtime by a warm-up run; ``--mode pynative`` starts faster on small sets of
+differently-sized images but reports slower runtimes (docs/eval.md has the measurement).
+Metric conventions: src/metrics.py and src/evaluate.py; docs/eval.md.
+"""
+import json
+import math
+import os
+import sys
+
+import src  # noqa: F401  (applies the runtime environment before mindspore loads)
+from src.config import ConfigError, parse_config, run_main
+
+def extra_args(parser):
+    parser.add_argument("--ckpt_path", required=True, help="checkpoint (.ckpt) to evaluate")
+    parser.add_argument("--data_dir", action="append", default=None,
+                        help="folder of HR images; repeat for several sets (default: val_dir)")
+    parser.add_argument("--lr_dir", action="append", default=None,
+                        help="folder of matching LR images, one per --data_dir (default: "
+                             "MATLAB-compatible bicubic downscaling of the HR)")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--save_dir", default=None, help="write the SR images (PNG) here")
+    parser.add_argument("--compare", default=None,
+                        help="write a bicubic | AsConvSR | HR crop (PNG) per image here")
+    parser.add_argument("--crop_border", type=int, default=None,
+                        help="pixels cropped per side before the metrics (default: scale)")
+
+
+def beside_checkpoint_config(ckpt_path):
+    """The config.yaml train.py writes next to its checkpoints, or None."""
+    path = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "config.yaml")
+    return path if os.path.isfile(path) else None
+
+
+def resolve_config(argv):
+    """(cfg, extras, config source): --config_path, else the checkpoint's config.yaml,
+    else the defaults; command-line --key value flags override either."""
+    cfg, extras = parse_config(argv, description=__doc__.splitlines()[0], extra_args=extra_args)
+    source = extras.config_path
+    if source is None:
+        source = beside_checkpoint_config(extras.ckpt_path)
+        if source is not None:
+            cfg, extras = parse_config(["--config_path", source] + list(argv),
+                                       description=__doc__.splitlines()[0],
+                                       extra_args=extra_args)
+    return cfg, extras, source
+
+
+def data_sets(cfg, extras):
+    """[(data_dir, lr_dir or None)] from --data_dir/--lr_dir (or val_dir/val_lr_dir)."""
+    data_dirs = extras.data_dir or ([cfg.val_dir] if cfg.val_dir else [])
+    if not data_dirs:
+        raise ConfigError("no images to evaluate: pass --data_dir DIR (HR images)")
+    if extras.lr_dir is None:
+        default_lr_dir = None if extras.data_dir else (cfg.val_lr_dir or None)
+        lr_dirs = [default_lr_dir] * len(data_dirs)
+    elif len(extras.lr_dir) != len(data_dirs):
+        raise ConfigError(f"{len(extras.lr_dir)} --lr_dir for {len(data_dirs)} --data_dir; "
+                          f"give one --lr_dir per --data_dir, in the same order")
+    else:
+        lr_dirs = [d or None for d in extras.lr_dir]
+    for folder in data_dirs + [d for d in lr_dirs if d]:
+        if not os.path.isdir(folder):
+            raise ConfigError(f"folder '{folder}' does not exist; pass --data_dir (HR) and "
+                              f"--lr_dir (LR) folders of images")
+    return list(zip(data_dirs, lr_dirs))
+
+
+def set_names(data_dirs):
+    """Short unique names of the sets: the shortest trailing path parts that tell the
+    folders apart (data/Set5/HR, data/Set14/HR -> Set5/HR, Set14/HR)."""
+    parts = [os.path.normpath(os.path.abspath(d)).split(os.sep) for d in data_dirs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{'/'.join(p[-2:])}#{i}" for i, p in enumerate(parts)]   # one folder given twice
+
+
+def build_network(cfg, ckpt_path):
+    """(net, model config): AsConvSR of cfg with the checkpoint's weights, eval flag set."""
+    from src.checkpoint import load_model_weights
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    model_cfg = AsConvSRConfig.from_dict(cfg)
+    net = build_model(model_cfg)
+    load_model_weights(net, ckpt_path)
+    net.set_train(False)
+    return net, model_cfg
+
+
+def image_writer(save_dir, compare_dir, scale):
+    """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs."""
+    from src.data.images import write_png
+    from src.evaluate import bicubic_upscale, comparison_image
+
+    def on_image(name, lr, sr, hr, row):
+        stem = os.path.splitext(name)[0]
+        if save_dir:
+            write_png(os.path.join(save_dir, f"{stem}.png"), sr)
+        if compare_dir:
+            figure = comparison_image(name, bicubic_upscale(lr, scale), sr, hr, row)
+            write_png(os.path.join(compare_dir, f"{stem}_compare.png"), figure)
+    return on_image
+
+
+def mean_macs(model_cfg, pairs):
+    """Mean MACs per image of the set (the LR padded to a multiple of unshuffle)."""
+    from src.model.complexity import count_macs
+    u = model_cfg.unshuffle
+    sizes = [(-(-lr.shape[0] // u) * u, -(-lr.shape[1] // u) * u) for _, lr, _ in pairs]
+    return int(round(sum(count_macs(model_cfg, h, w) for h, w in sizes) / len(sizes)))
+
+
+def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title):
+    """Evaluate one folder; print its table; return its JSON block."""
+    from src.data.dataset import load_eval_pairs
+    from src.evaluate import evaluate_pairs, format_table, describe_skipped
+    pairs, skipped = load_eval_pairs(data_dir, model_cfg.scale, lr_dir)
+    if not pairs:
+        raise ValueError(f"data_dir '{data_dir}' has no readable image ({len(skipped)} "
+                         f"skipped); point --data_dir at a folder of HR images")
+    on_image = image_writer(*out_dirs, model_cfg.scale) if any(out_dirs) else None
+    rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image)
+    print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
+    return {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
+            "num_skipped": len(skipped), "skipped": [describe_skipped(s) for s in skipped],
+            "macs_per_image": mean_macs(model_cfg, pairs), "images": rows, "mean": mean}
+
+
+def runtime_note(mode):
+    """How the ms column was measured (printed under the tables)."""
+    note = ("ms: model forward per image, batch 1, whole image; an untimed warm-up run on "
+            "the first image")
+    if mode == "graph":
+        return note + " and on each new input size keeps graph compilation out of it"
+    return note + "; PyNative: includes Python's per-operator dispatch (--mode graph for " \
+                  "the compiled model's time)"
+
+
+def finite_or_none(value):
+    """JSON has no inf/NaN: write them as null (PSNR is inf only for a perfect result)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
+def write_json(path, report):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(finite_or_none(report), handle, indent=2, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def evaluate_sets(predict, model_cfg, sets, crop, extras):
+    """Evaluate every (data_dir, lr_dir); outputs of several sets go to sub-folders."""
+    blocks = []
+    for (data_dir, lr_dir), name in zip(sets, set_names([d for d, _ in sets])):
+        sub = name.replace("/", "_") if len(sets) > 1 else ""
+        out_dirs = tuple(os.path.join(d, sub) if d else None
+                         for d in (extras.save_dir, extras.compare))
+        blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, name))
+    return blocks
+
+
+def format_summary(blocks):
+    """One line per set: mean PSNR/SSIM-Y of the model and of bicubic, the gain, ms."""
+    width = max(len("set"), max(len(b["name"]) for b in blocks))
+    lines = ["== summary (mean per set, Y channel)",
+             f"{'set':<{width}}  {'images':>6}  {'PSNR-Y / SSIM-Y':<15}  {'bicubic':<15}  "
+             f"{'gain-Y dB':>9}  {'ms':>6}"]
+    for block in blocks:
+        m = block["mean"]
+        lines.append(f"{block['name']:<{width}}  {block['num_images']:>6}  "
+                     f"{m['psnr_y']:6.3f} / {m['ssim_y']:.4f}  "
+                     f"{m['bicubic_psnr_y']:6.3f} / {m['bicubic_ssim_y']:.4f}  "
+                     f"{m['gain_psnr_y']:+9.3f}  {m['runtime_ms']:6.1f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cfg, extras, config_source = resolve_config(argv)
+    sets = data_sets(cfg, extras)
+    crop = cfg.scale if extras.crop_border is None else extras.crop_border
+    if crop < 0:
+        raise ConfigError(f"--crop_border must be >= 0, got {crop}")
+    from src.runtime import setup
+    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
+    from src.evaluate import make_predictor
+    from src.model.complexity import count_params
+    net, model_cfg = build_network(cfg, extras.ckpt_path)
+    params = count_params(model_cfg)
+    print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "
+          f"| {params:,} params | {cfg.device_target} {cfg.mode} | crop_border {crop}", flush=True)
+    blocks = evaluate_sets(make_predictor(net, model_cfg.unshuffle), model_cfg, sets, crop, extras)
+    if len(blocks) > 1:
+        print(format_summary(blocks))
+    print(runtime_note(cfg.mode))
+    if extras.json:
+        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks))
+        print(f"wrote {extras.json}")
+
+
+def report(cfg, extras, config_source, crop, params, blocks):
+    """The JSON document: the first set's results at top level, every set under 'sets'."""
+    first = blocks[0]
+    return {"checkpoint": extras.ckpt_path, "config": config_source, "scale": cfg.scale,
+            "crop_border": crop, "device_target": cfg.device_target, "mode": cfg.mode,
+            "params": params, "macs_per_image": first["macs_per_image"],
+            "runtime_note": runtime_note(cfg.mode),
+            "data_dir": first["data_dir"], "num_images": first["num_images"],
+            "num_skipped": first["num_skipped"], "skipped": first["skipped"],
+            "images": first["images"], "mean": first["mean"], "sets": blocks}
+
+
+if __name__ == "__main__":
+    run_main(main)
