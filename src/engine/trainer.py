@@ -202,6 +202,7 @@ def train(cfg, resume=None, dump_final_weights=None):
                     f"{speed * cfg.batch_size * group_size:.1f} samples/s | "
                     f"ETA {format_eta((cfg.total_iters - iteration) / max(speed, 1e-9))}")
             tick, tick_iteration, loss_sum, loss_count = time.time(), iteration, 0.0, 0
+        paused = time.time()
         if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
             validate(validator, net, run, history, iteration)
         if run.writer and (iteration % cfg.ckpt_every == 0 or iteration == cfg.total_iters):
@@ -210,6 +211,7 @@ def train(cfg, resume=None, dump_final_weights=None):
             last_good = iteration
             run.save_history(history)
             plot_curves(history, run.file("curve.png"))
+        tick += time.time() - paused        # it/s and ETA count training steps only
     if dump_final_weights:
         os.makedirs(dump_final_weights, exist_ok=True)
         save_checkpoint_atomic(net, os.path.join(dump_final_weights, f"rank{rank}.ckpt"))
