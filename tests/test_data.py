@@ -138,3 +138,311 @@ def test_cv2_inter_cubic_is_clearly_not_matlab_bicubic():
     print(f"cv2 INTER_CUBIC vs MATLAB bicubic x2 down: mean |diff| {diff.mean():.2f}, "
           f"PSNR {psnr:.1f} dB")
     assert diff.mean() > 1.0 and psnr < 40.0
+
+
+# ---------------------------------------------------------------- image files
+
+def write_raw(path, array):
+    """Write with OpenCV as-is (BGR order, any depth/channels)."""
+    assert cv2.imwrite(str(path), array)
+    return str(path)
+
+
+def truncated_copy(source, target, keep=0.6):
+    data = open(source, "rb").read()
+    with open(target, "wb") as out:
+        out.write(data[:int(len(data) * keep)])
+    return str(target)
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_truncated_file_raises_image_error_naming_it(tmp_path, ext):
+    image = smooth_image(np.random.default_rng(4), 60, 70)
+    whole = write_raw(tmp_path / f"whole.{ext}", image)
+    cut = truncated_copy(whole, tmp_path / f"cut.{ext}")
+    with pytest.raises(ImageError) as err:
+        read_rgb(cut)
+    message = str(err.value)
+    assert cut in message and "truncated" in message and "\n" not in message
+    assert isinstance(err.value, ValueError)
+
+
+def test_non_image_and_missing_file_raise_image_error(tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    with pytest.raises(ImageError, match="notes.png"):
+        read_rgb(str(fake))
+    with pytest.raises(ImageError, match="file not found"):
+        read_rgb(str(tmp_path / "missing.png"))
+
+
+def test_conversions_return_rgb_uint8_and_warn_naming_the_file(tmp_path, caplog):
+    rgb = smooth_image(np.random.default_rng(5), 20, 30)
+    bgr = rgb[:, :, ::-1]
+    cases = {
+        "colour.png": (bgr, rgb, None),
+        "grey.png": (rgb[:, :, 0], np.repeat(rgb[:, :, :1], 3, 2), "greyscale"),
+        "rgba.png": (np.dstack([bgr, rgb[:, :, :1]]), rgb, "alpha channel dropped"),
+        "deep.png": (bgr.astype(np.uint16) * 257, rgb, "16-bit"),
+    }
+    for name, (stored, expected, warning) in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="src.data"):
+            out = read_rgb(write_raw(tmp_path / name, stored))
+        assert out.dtype == np.uint8 and out.shape == (20, 30, 3)
+        np.testing.assert_array_equal(out, expected)
+        if warning:
+            assert len(caplog.records) == 1
+            assert warning in caplog.text and name in caplog.text
+        else:
+            assert not caplog.records
+
+
+def test_list_images_sorted_case_insensitive_and_clear_errors(tmp_path):
+    for name in ["b.PNG", "a.jpg", "c.JpEg", "d.tif", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()
+    names = [os.path.basename(p) for p in list_images(str(tmp_path))]
+    assert names == ["a.jpg", "b.PNG", "c.JpEg", "d.tif"]
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError) as err:
+        list_images(missing)
+    assert str(err.value) == (f"data folder '{missing}' does not exist; run "
+                              f"scripts/prepare_data.sh or pass --data_dir")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="has no image files"):
+        list_images(str(empty))
+
+
+def test_write_png_round_trips_and_leaves_no_temporary_file(tmp_path):
+    image = smooth_image(np.random.default_rng(6), 17, 23)
+    target = tmp_path / "sub" / "out.png"
+    write_png(str(target), image)
+    np.testing.assert_array_equal(read_rgb(str(target)), image)
+    assert os.listdir(tmp_path / "sub") == ["out.png"]
+    with pytest.raises(ValueError, match="uint8"):
+        write_png(str(target), image.astype(np.float32))
+
+
+# ---------------------------------------------------------------- training pipeline
+
+SIZES = [(61, 75), (70, 66), (53, 90)]          # not multiples of 2 or 3 on purpose
+
+
+@pytest.fixture
+def hr_dir(tmp_path):
+    folder = tmp_path / "hr"
+    rng = np.random.default_rng(7)
+    for i, (h, w) in enumerate(SIZES):
+        write_png(str(folder / f"{i + 1:04d}.png"), smooth_image(rng, h, w))
+    return str(folder)
+
+
+def take(dataset, count):
+    """The first ``count`` (lr, hr) batches as numpy arrays."""
+    batches = dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)
+    return [tuple(next(batches)) for _ in range(count)]
+
+
+def test_batches_are_float32_nchw_in_unit_range(hr_dir):
+    for scale in (2, 3):
+        dataset = create_train_dataset(hr_dir, scale, lr_patch_size=8, batch_size=3)
+        for lr, hr in take(dataset, 2):
+            assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 8 * scale, 8 * scale)
+            assert lr.dtype == hr.dtype == np.float32
+            assert 0.0 <= lr.min() and lr.max() <= 1.0 and 0.0 <= hr.min() and hr.max() <= 1.0
+            assert np.allclose(hr * 255, np.round(hr * 255), atol=1e-4)   # from uint8
+
+
+def test_same_seed_same_batches_other_seed_other_batches(hr_dir):
+    first = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=2), 4)
+    again = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=1), 4)
+    other = take(create_train_dataset(hr_dir, 2, 8, 2, seed=6), 1)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again):
+        np.testing.assert_array_equal(lr_a, lr_b)
+        np.testing.assert_array_equal(hr_a, hr_b)
+    assert not np.array_equal(first[0][1], other[0][1])
+
+
+def test_resume_at_iteration_t_continues_the_uninterrupted_stream(hr_dir):
+    full = take(create_train_dataset(hr_dir, 2, 8, 2, seed=1), 5)
+    resumed = take(create_train_dataset(hr_dir, 2, 8, 2, seed=1, start_iteration=3), 2)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(full[3:], resumed):
+        np.testing.assert_array_equal(lr_a, lr_b)
+        np.testing.assert_array_equal(hr_a, hr_b)
+
+
+def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(hr_dir):
+    single = take(create_train_dataset(hr_dir, 2, 8, 4, seed=2), 3)
+    ranks = [take(create_train_dataset(hr_dir, 2, 8, 2, seed=2, rank=r, group_size=2), 3)
+             for r in (0, 1)]
+    for t, (lr, hr) in enumerate(single):
+        np.testing.assert_array_equal(lr, np.concatenate([ranks[0][t][0], ranks[1][t][0]]))
+        np.testing.assert_array_equal(hr, np.concatenate([ranks[0][t][1], ranks[1][t][1]]))
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_on_the_fly_lr_equals_whole_image_downscale_then_crop(scale):
+    image = mod_crop(smooth_image(np.random.default_rng(8), 50, 64), scale)
+    whole = imresize_uint8(image, 1.0 / scale)
+    size = 5
+    lr_h, lr_w = whole.shape[:2]
+    for top in sorted({0, 1, 2, 3, lr_h // 2, lr_h - size - 1, lr_h - size}):
+        for left in sorted({0, 1, 2, lr_w // 3, lr_w - size - 2, lr_w - size}):
+            np.testing.assert_array_equal(downscale_crop(image, scale, top, left, size),
+                                          whole[top:top + size, left:left + size])
+
+
+def test_sampler_pairs_lr_and_hr_crops_and_augments_both_alike(hr_dir):
+    hr_images, _, _ = load_training_images(hr_dir, 2, 8)
+    plain = PatchSampler(hr_images, None, 2, 8, seed=3, augment=False)
+    augmented = PatchSampler(hr_images, None, 2, 8, seed=3, augment=True)
+    wholes = [imresize_uint8(hr, 0.5) for hr in hr_images]
+    transforms = [lambda a, f=f, v=v, t=t: dihedral(a, f, v, t)
+                  for f in (0, 1) for v in (0, 1) for t in (0, 1)]
+    seen = set()
+    for k in range(40):
+        lr, hr = plain(k)
+        matches = [(i, y, x) for i, whole in enumerate(wholes)
+                   for y in range(whole.shape[0] - 7) for x in range(whole.shape[1] - 7)
+                   if np.array_equal(whole[y:y + 8, x:x + 8], lr)]
+        i, y, x = matches[0]
+        np.testing.assert_array_equal(hr, hr_images[i][2 * y:2 * y + 16, 2 * x:2 * x + 16])
+        lr_aug, hr_aug = augmented(k)
+        which = [n for n, f in enumerate(transforms)
+                 if np.array_equal(f(lr), lr_aug) and np.array_equal(f(hr), hr_aug)]
+        assert which, f"sample {k}: LR and HR were not transformed alike"
+        seen.add(which[0])
+    assert len(seen) >= 6                       # flips and transposes really happen
+
+
+def dihedral(array, hflip, vflip, transpose):
+    array = array[:, ::-1] if hflip else array
+    array = array[::-1] if vflip else array
+    return array.transpose(1, 0, 2) if transpose else array
+
+
+# ---------------------------------------------------------------- LR folders
+
+def make_div2k_lr(hr_dir, scale, parent):
+    from src.data.prepare import make_lr_folder
+    written, kept, skipped = make_lr_folder(hr_dir, [scale], parent)
+    assert (written, kept, skipped) == (len(SIZES), 0, [])
+    return os.path.join(parent, f"X{scale}")
+
+
+@pytest.mark.parametrize("point_at", ["parent", "X2"])
+def test_lr_dir_pairs_give_the_same_batches_as_on_the_fly(hr_dir, tmp_path, point_at):
+    x2 = make_div2k_lr(hr_dir, 2, str(tmp_path / "hr_LR_bicubic"))
+    assert sorted(os.listdir(x2)) == ["0001x2.png", "0002x2.png", "0003x2.png"]
+    lr_dir = x2 if point_at == "X2" else os.path.dirname(x2)
+    from_files = take(create_train_dataset(hr_dir, 2, 8, 3, lr_dir=lr_dir, seed=4), 3)
+    on_the_fly = take(create_train_dataset(hr_dir, 2, 8, 3, seed=4), 3)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(from_files, on_the_fly):
+        np.testing.assert_array_equal(lr_a, lr_b)
+        np.testing.assert_array_equal(hr_a, hr_b)
+
+
+def test_make_lr_is_idempotent(hr_dir, tmp_path):
+    from src.data.prepare import make_lr_folder
+    make_div2k_lr(hr_dir, 3, str(tmp_path / "lr"))
+    assert make_lr_folder(hr_dir, [3], str(tmp_path / "lr")) == (0, len(SIZES), [])
+
+
+def test_lr_of_the_wrong_size_is_a_clear_error(hr_dir, tmp_path):
+    x2 = make_div2k_lr(hr_dir, 2, str(tmp_path / "lr"))
+    write_png(os.path.join(x2, "0002x2.png"), np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(ValueError) as err:
+        create_train_dataset(hr_dir, 2, 8, 2, lr_dir=x2)
+    message = str(err.value)
+    assert "0002x2.png" in message and "0002.png" in message and "--scale" in message
+
+
+def test_missing_lr_partner_skips_that_image_with_a_warning(hr_dir, tmp_path, caplog):
+    x2 = make_div2k_lr(hr_dir, 2, str(tmp_path / "lr"))
+    os.remove(os.path.join(x2, "0003x2.png"))
+    with caplog.at_level(logging.WARNING, logger="src.data"):
+        _, lr_images, names = load_training_images(hr_dir, 2, 8, lr_dir=x2)
+    assert names == ["0001.png", "0002.png"] and len(lr_images) == 2
+    assert "0003x2.png" in caplog.text
+
+
+def test_missing_lr_folder_is_a_clear_error(hr_dir, tmp_path):
+    with pytest.raises(ValueError, match="LR folder .* does not exist"):
+        create_train_dataset(hr_dir, 2, 8, 2, lr_dir=str(tmp_path / "nope"))
+
+
+# ---------------------------------------------------------------- bad data
+
+def test_bad_files_are_skipped_or_converted_with_warnings(tmp_path, caplog):
+    folder = tmp_path / "mixed"
+    rng = np.random.default_rng(9)
+    good = smooth_image(rng, 40, 40)
+    write_png(str(folder / "a_good.png"), good)
+    write_raw(folder / "b_grey.png", good[:, :, 0])
+    write_raw(folder / "c_rgba.png", np.dstack([good, good[:, :, :1]]))
+    write_raw(folder / "d_deep.png", good.astype(np.uint16) * 257)
+    write_raw(folder / "e_tiny.png", good[:15, :30])
+    truncated_copy(write_raw(tmp_path / "whole.jpg", good), folder / "f_cut.jpg")
+    (folder / "g_text.png").write_text("not an image")
+    with caplog.at_level(logging.WARNING, logger="src.data"):
+        dataset = create_train_dataset(str(folder), 2, lr_patch_size=8, batch_size=2)
+        lr, hr = take(dataset, 1)[0]
+    assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 16, 16)
+    lines = caplog.text.splitlines()
+    expectations = {"b_grey.png": "greyscale", "c_rgba.png": "alpha", "d_deep.png": "16-bit",
+                    "e_tiny.png": "30x14 (after mod-crop to scale 2) is smaller than the HR "
+                                  "patch 16x16",
+                    "f_cut.jpg": "truncated", "g_text.png": "not an image"}
+    for name, phrase in expectations.items():
+        assert any(name in line and phrase in line for line in lines), (name, caplog.text)
+    _, _, names = load_training_images(str(folder), 2, 8)
+    assert names == ["a_good.png", "b_grey.png", "c_rgba.png", "d_deep.png"]
+
+
+def test_folder_without_usable_images_fails_at_construction(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    write_raw(folder / "tiny.png", np.zeros((5, 5, 3), np.uint8))
+    (folder / "text.jpg").write_text("nope")
+    with pytest.raises(ValueError) as err:
+        create_train_dataset(str(folder), 2, 8, 2)
+    assert str(err.value).startswith(f"no usable training image in '{folder}': all 2 files")
+
+
+def test_empty_and_missing_folders_fail_at_construction(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no image files"):
+        create_train_dataset(str(tmp_path / "empty"), 2, 8, 2)
+    with pytest.raises(ValueError, match="does not exist; run scripts/prepare_data.sh"):
+        create_train_dataset(str(tmp_path / "missing"), 2, 8, 2)
+
+
+def test_bad_arguments_fail_with_one_line_messages(hr_dir):
+    with pytest.raises(ValueError, match="scale must be a positive integer"):
+        create_train_dataset(hr_dir, 2.5, 8, 2)
+    with pytest.raises(ValueError, match=r"rank 2 is not in \[0, group_size=2\)"):
+        create_train_dataset(hr_dir, 2, 8, 2, rank=2, group_size=2)
+
+
+# ---------------------------------------------------------------- evaluation pairs
+
+def test_eval_pairs_are_mod_cropped_with_matlab_lr_and_skip_bad_files(hr_dir, caplog):
+    truncated_copy(os.path.join(hr_dir, "0001.png"), os.path.join(hr_dir, "0000_cut.png"))
+    with caplog.at_level(logging.WARNING, logger="src.data"):
+        pairs, skipped = load_eval_pairs(hr_dir, 3)
+    assert skipped == ["0000_cut"] and "0000_cut.png" in caplog.text
+    assert [name for name, _, _ in pairs] == ["0001", "0002", "0003"]
+    for (name, lr, hr), (h, w) in zip(pairs, SIZES):
+        assert hr.shape == (h - h % 3, w - w % 3, 3) and hr.dtype == np.uint8
+        np.testing.assert_array_equal(lr, imresize_uint8(hr, 1 / 3))
+
+
+def test_eval_pairs_read_lr_dir(hr_dir, tmp_path):
+    x2 = make_div2k_lr(hr_dir, 2, str(tmp_path / "lr"))
+    from_files, _ = load_eval_pairs(hr_dir, 2, lr_dir=x2)
+    computed, _ = load_eval_pairs(hr_dir, 2)
+    for (_, lr_a, hr_a), (_, lr_b, hr_b) in zip(from_files, computed):
+        np.testing.assert_array_equal(lr_a, lr_b)
+        np.testing.assert_array_equal(hr_a, hr_b)

@@ -1,0 +1,293 @@
+"""Training and evaluation data: deterministic endless patch batches, whole-image pairs.
+
+Conventions
+-----------
+* Arrays: uint8 RGB HxWx3 in memory; batches are float32 NCHW in [0, 1]:
+  ``lr`` (B, 3, p, p) and ``hr`` (B, 3, s*p, s*p).
+* HR images are mod-cropped to the scale (bottom/right rows and columns dropped
+  so H and W are multiples of s). LR is MATLAB bicubic (``imresize_uint8``, x1/s)
+  of the mod-cropped HR, or read from ``lr_dir``.
+* Determinism: the sample with global index k is a pure function of (seed, k):
+  image, crop position and augmentation are drawn from
+  ``np.random.default_rng([seed, k])``. Iteration t's global batch is samples
+  [t*B*G, (t+1)*B*G) (B = per-device batch, G = group size); rank r takes
+  t*B*G + r*B ... + B - 1. A run resumed at ``start_iteration`` sees exactly the
+  batches an uninterrupted run sees, and one process with batch B*G sees the
+  union of the G ranks' batches in rank order.
+* Images are chosen uniformly (each image equally often, whatever its size, as
+  DIV2K pipelines do), the crop uniformly among LR-aligned positions.
+* Augmentation (``augment=True``): horizontal flip, vertical flip, transpose, each
+  with probability 1/2, identical on LR and HR (8 dihedral variants). The draws
+  happen even when ``augment=False``, so crops do not depend on that switch.
+* Bad files are skipped with a one-line warning at construction (logger
+  ``src.data``); nothing can fail later inside a dataset worker.
+"""
+import itertools
+import logging
+import os
+
+import numpy as np
+
+from src.data.imresize import imresize_uint8
+from src.data.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb
+
+LOGGER = logging.getLogger("src.data")
+LR_MARGIN = 2                      # LR pixels of context for on-the-fly bicubic (support 2)
+
+
+def mod_crop(img, scale):
+    """Drop bottom/right pixels so height and width are multiples of ``scale``."""
+    h, w = img.shape[0] - img.shape[0] % scale, img.shape[1] - img.shape[1] % scale
+    return img[:h, :w]
+
+
+def check_scale(scale):
+    """Integer scale >= 1 (training crops need an integer LR/HR grid)."""
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    return int(scale)
+
+
+def downscale_crop(hr, scale, top, left, size):
+    """LR crop (size x size at LR position top, left) of ``imresize_uint8(hr, 1/scale)``
+    computed from an HR window only: the window is the crop plus LR_MARGIN LR pixels
+    each side (clipped at the image border, where symmetric padding of the window
+    equals that of the image), downscaled, and the margin cut off. Bit-identical to
+    downscaling the whole (mod-cropped) image and cropping."""
+    lr_h, lr_w = hr.shape[0] // scale, hr.shape[1] // scale
+    y0, x0 = max(top - LR_MARGIN, 0), max(left - LR_MARGIN, 0)
+    y1, x1 = min(top + size + LR_MARGIN, lr_h), min(left + size + LR_MARGIN, lr_w)
+    window = hr[y0 * scale:y1 * scale, x0 * scale:x1 * scale]
+    lr_window = imresize_uint8(window, 1.0 / scale)
+    return lr_window[top - y0:top - y0 + size, left - x0:left - x0 + size]
+
+
+def augment_pair(lr, hr, hflip, vflip, transpose):
+    """Apply the same flips/transpose to LR and HR (HWC arrays)."""
+    if hflip:
+        lr, hr = lr[:, ::-1], hr[:, ::-1]
+    if vflip:
+        lr, hr = lr[::-1], hr[::-1]
+    if transpose:
+        lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
+    return lr, hr
+
+
+def to_chw_float(img_uint8):
+    """uint8 HWC -> float32 CHW in [0, 1]."""
+    return np.ascontiguousarray(img_uint8.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+class PatchSampler:
+    """The pure function sample k -> (lr uint8 p x p x 3, hr uint8 sp x sp x 3).
+
+    ``hr_images``: mod-cropped uint8 RGB arrays; ``lr_images``: matching LR arrays
+    (H/s x W/s) or None to make LR on the fly with MATLAB bicubic.
+    """
+
+    def __init__(self, hr_images, lr_images, scale, lr_patch_size, seed, augment=True):
+        self.hr_images, self.lr_images = hr_images, lr_images
+        self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
+
+    def __call__(self, k):
+        rng = np.random.default_rng([self.seed, k])
+        index = int(rng.integers(len(self.hr_images)))
+        hr_full = self.hr_images[index]
+        s, p = self.scale, self.patch
+        top = int(rng.integers(hr_full.shape[0] // s - p + 1))
+        left = int(rng.integers(hr_full.shape[1] // s - p + 1))
+        hflip, vflip, transpose = (rng.random(3) < 0.5).tolist()
+        hr = hr_full[top * s:(top + p) * s, left * s:(left + p) * s]
+        if self.lr_images is None:
+            lr = downscale_crop(hr_full, s, top, left, p)
+        else:
+            lr = self.lr_images[index][top:top + p, left:left + p]
+        if self.augment:
+            lr, hr = augment_pair(lr, hr, hflip, vflip, transpose)
+        return lr, hr
+
+
+class BatchIndices:
+    """Endless iterable source: this rank's batch numbers 0, 1, 2, ... as int64
+    scalars (the heavy work happens in :class:`BatchMaker`, a parallel map)."""
+
+    def __iter__(self):
+        for i in itertools.count():
+            yield (np.array(i, dtype=np.int64),)
+
+
+class BatchMaker:
+    """Batch number i of this rank -> (lr, hr) float32 NCHW; i counts from
+    ``start_iteration`` (see module docstring for the global sample indices)."""
+
+    def __init__(self, sampler, batch_size, rank, group_size, start_iteration):
+        self.sampler, self.batch_size = sampler, batch_size
+        self.rank, self.group_size, self.start = rank, group_size, start_iteration
+
+    def sample_indices(self, i):
+        """Global sample indices of this rank's batch i."""
+        first = ((self.start + i) * self.group_size + self.rank) * self.batch_size
+        return range(first, first + self.batch_size)
+
+    def __call__(self, i):
+        pairs = [self.sampler(k) for k in self.sample_indices(int(i))]
+        lr = np.stack([to_chw_float(lr) for lr, _ in pairs])
+        hr = np.stack([to_chw_float(hr) for _, hr in pairs])
+        return lr, hr
+
+
+def resolve_lr_dir(lr_dir, scale):
+    """The folder holding the LR files: ``lr_dir/X{s}`` when it exists (DIV2K's
+    ``..._LR_bicubic`` parent), else ``lr_dir`` itself."""
+    if not os.path.isdir(lr_dir):
+        raise ValueError(f"LR folder '{lr_dir}' does not exist; run scripts/make_lr.py "
+                         f"or leave lr_dir empty to make LR on the fly")
+    nested = os.path.join(lr_dir, f"X{scale}")
+    return nested if os.path.isdir(nested) else lr_dir
+
+
+def index_lr_files(lr_folder):
+    """{file stem: path} of the images in ``lr_folder``."""
+    return {os.path.splitext(name)[0]: os.path.join(lr_folder, name)
+            for name in sorted(os.listdir(lr_folder))
+            if name.lower().endswith(IMAGE_EXTENSIONS)}
+
+
+def read_matching_lr(lr_files, lr_folder, hr_path, hr_shape, scale):
+    """LR partner of ``hr_path`` (``0001.png`` -> ``0001x2.*``, or the same stem),
+    cut to the mod-cropped HR / scale. ``hr_shape`` is the HR size before mod-crop.
+
+    Raises ImageError (file missing/unreadable: the caller skips the image) or
+    ValueError (size does not match: wrong scale or wrong folder).
+    """
+    stem = os.path.splitext(os.path.basename(hr_path))[0]
+    lr_path = lr_files.get(f"{stem}x{scale}") or lr_files.get(stem)
+    if lr_path is None:
+        raise ImageError(hr_path, f"no LR partner '{stem}x{scale}.png' in '{lr_folder}'",
+                         "add it (scripts/make_lr.py) or remove the HR file")
+    lr = read_rgb(lr_path)
+    floor_hw = (hr_shape[0] // scale, hr_shape[1] // scale)
+    ceil_hw = (-(-hr_shape[0] // scale), -(-hr_shape[1] // scale))
+    if lr.shape[:2] not in (floor_hw, ceil_hw):
+        raise ValueError(f"LR '{lr_path}' is {lr.shape[1]}x{lr.shape[0]} (WxH) but HR "
+                         f"'{hr_path}' is {hr_shape[1]}x{hr_shape[0]}: expected "
+                         f"{floor_hw[1]}x{floor_hw[0]} at scale {scale}; check --scale "
+                         f"and the LR folder")
+    return np.ascontiguousarray(lr[:floor_hw[0], :floor_hw[1]])
+
+
+def too_small_reason(hr, scale, lr_patch_size):
+    """Why a mod-cropped HR image cannot give an HR patch, or None."""
+    need = scale * lr_patch_size
+    if hr.shape[0] >= need and hr.shape[1] >= need:
+        return None
+    return (f"{hr.shape[1]}x{hr.shape[0]} (after mod-crop to scale {scale}) is smaller "
+            f"than the HR patch {need}x{need}")
+
+
+def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None):
+    """Read every usable HR image (and LR partner) once. Returns (hr_list, lr_list or
+    None, names). Unusable files are skipped with a warning; none usable -> ValueError."""
+    paths = list_images(hr_dir)
+    lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
+    lr_files = index_lr_files(lr_folder) if lr_folder else None
+    hr_images, lr_images, names = [], [], []
+    for path in paths:
+        try:
+            hr = read_rgb(path)
+            lr = read_matching_lr(lr_files, lr_folder, path, hr.shape, scale) if lr_files else None
+        except ImageError as err:
+            LOGGER.warning("skipped: %s", err)
+            continue
+        hr = np.ascontiguousarray(mod_crop(hr, scale))
+        reason = too_small_reason(hr, scale, lr_patch_size)
+        if reason:
+            LOGGER.warning("skipped '%s': %s; use a smaller lr_patch_size or remove it",
+                           path, reason)
+            continue
+        hr_images.append(hr)
+        lr_images.append(lr)
+        names.append(os.path.basename(path))
+    if not hr_images:
+        raise ValueError(f"no usable training image in '{hr_dir}': all {len(paths)} files "
+                         f"were skipped (see the warnings above); run "
+                         f"scripts/prepare_data.sh or pass another --train_dir")
+    return hr_images, (lr_images if lr_folder else None), names
+
+
+def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration):
+    """Validate the batch/sharding arguments with one-line messages."""
+    if batch_size < 1 or lr_patch_size < 1:
+        raise ValueError(f"batch_size ({batch_size}) and lr_patch_size ({lr_patch_size}) "
+                         f"must be >= 1")
+    if group_size < 1 or not 0 <= rank < group_size:
+        raise ValueError(f"rank {rank} is not in [0, group_size={group_size})")
+    if start_iteration < 0:
+        raise ValueError(f"start_iteration must be >= 0, got {start_iteration}")
+
+
+def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
+                         num_workers=2, rank=0, group_size=1, seed=0,
+                         start_iteration=0, augment=True, python_multiprocessing=False):
+    """Endless, deterministic ``mindspore.dataset`` of (lr, hr) batches for training.
+
+    Args:
+        hr_dir: folder of HR images (read once into memory, mod-cropped to ``scale``).
+        scale: integer SR factor.
+        lr_patch_size: LR patch side p; HR patches are scale * p.
+        batch_size: per-device batch B.
+        lr_dir: DIV2K-layout LR folder (``X{s}`` or its parent) or None to make LR
+            patches on the fly with MATLAB bicubic.
+        num_workers: parallel workers of the GeneratorDataset (order is preserved).
+        rank, group_size: this device and the number of devices (data parallel).
+        seed: data seed; sample k depends only on (seed, k).
+        start_iteration: first iteration to yield (resume).
+        augment: random flips and transpose.
+        python_multiprocessing: workers as processes instead of threads (threads are
+            the default: see docs/data.md for the measurement behind that choice).
+    Returns:
+        a GeneratorDataset with columns ``lr`` (B,3,p,p) and ``hr`` (B,3,sp,sp),
+        float32 in [0, 1]; iterate with ``create_tuple_iterator(num_epochs=1)``.
+    """
+    import mindspore.dataset as ds
+    scale = check_scale(scale)
+    check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
+    hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
+    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment)
+    maker = BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
+    batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + scale ** 2) / 2 ** 20
+    indices = ds.GeneratorDataset(BatchIndices(), column_names=["batch"], shuffle=False)
+    return indices.map(operations=maker, input_columns=["batch"], output_columns=["lr", "hr"],
+                       num_parallel_workers=max(1, int(num_workers)),
+                       python_multiprocessing=bool(python_multiprocessing),
+                       max_rowsize=int(batch_mb) + 4)
+
+
+def load_eval_pairs(hr_dir, scale, lr_dir=None):
+    """Whole-image (name, lr_uint8, hr_uint8) triples for validation and eval.py.
+
+    HR is mod-cropped to ``scale``; LR is ``imresize_uint8(hr, 1/scale)`` or read from
+    ``lr_dir`` (DIV2K layout). Unreadable images (or a missing LR partner) are
+    skipped with a warning. Returns (pairs, skipped_names), sorted by file name.
+    """
+    scale = check_scale(scale)
+    paths = list_images(hr_dir)
+    lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
+    lr_files = index_lr_files(lr_folder) if lr_folder else None
+    pairs, skipped = [], []
+    for path in paths:
+        name = os.path.splitext(os.path.basename(path))[0]
+        try:
+            hr = read_rgb(path)
+            lr = read_matching_lr(lr_files, lr_folder, path, hr.shape, scale) if lr_files else None
+        except ImageError as err:
+            LOGGER.warning("skipped: %s", err)
+            skipped.append(name)
+            continue
+        hr = np.ascontiguousarray(mod_crop(hr, scale))
+        if hr.size == 0:
+            LOGGER.warning("skipped '%s': smaller than the scale %d", path, scale)
+            skipped.append(name)
+            continue
+        pairs.append((name, lr if lr is not None else imresize_uint8(hr, 1.0 / scale), hr))
+    return pairs, skipped

