@@ -12,35 +12,17 @@ once when its shared libraries load:
   backend; on GPU/Ascend it is inert.
 * ``GLOG_v=3``: MindSpore's INFO and WARNING lines off; errors still print.
 
-``src/__init__.py`` calls :func:`apply_env_defaults` so any ``import src...``
-applies them. A value the user already exported always wins (``setdefault``).
+``src/__init__.py`` holds them and applies them on any ``import src...``.
+A value the user already exported always wins (``setdefault``).
 """
 import os
-import sys
 
-ENV_DEFAULTS = {
-    # oneDNN: avoid the slow jit_uni_ncsp convolution on AVX-512 (see module docstring).
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    # MindSpore C++ logging: 3 = ERROR only.
-    "GLOG_v": "3",
-    # Python-side MindSpore warnings of the same kind.
-    "MS_SUBMODULE_LOG_v": "{ME:3}",
-}
-
-_state = {"env_applied_before_mindspore": None}
-
-
-def apply_env_defaults():
-    """Set :data:`ENV_DEFAULTS` unless the user set them; remember whether we were in time."""
-    if _state["env_applied_before_mindspore"] is None:
-        _state["env_applied_before_mindspore"] = "mindspore" not in sys.modules
-    for key, value in ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+from src import ENV_DEFAULTS, apply_env_defaults, env_state  # noqa: F401  (re-exported)
 
 
 def env_was_applied_in_time():
     """False when mindspore was imported before ``src``: the oneDNN cap then has no effect."""
-    return bool(_state["env_applied_before_mindspore"])
+    return bool(env_state["applied_before_mindspore"])
 
 
 def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None):

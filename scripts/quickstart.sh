@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's first command: set up, build the validation photos, evaluate the shipped
+# x2 checkpoint against MATLAB-bicubic on them (table printed), and write one upscaled
+# photo and side-by-side comparisons.
+# Usage: bash scripts/quickstart.sh [CHECKPOINT=pretrained/asconvsr_x2/asconvsr_x2.ckpt]
+# Outputs: outputs/quickstart/{eval.json, compare/*.png, baboon_x2.png}
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CKPT=${1:-pretrained/asconvsr_x2/asconvsr_x2.ckpt}
+OUT=outputs/quickstart
+bash scripts/setup.sh
+[[ -f "$CKPT" ]] || { echo "error: checkpoint '$CKPT' does not exist" >&2; exit 2; }
+(cd "$(dirname "$CKPT")" && sha256sum -c --quiet SHA256SUMS) \
+  || { echo "error: $CKPT does not match its SHA256SUMS" >&2; exit 2; }
+bash scripts/prepare_data.sh data
+mkdir -p "$OUT"
+echo "== AsConvSR x2 vs bicubic on data/val (PSNR/SSIM on Y and RGB, crop = scale)"
+.venv/bin/python eval.py --ckpt_path "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
+  --compare "$OUT/compare"
+echo "== upscaling one photo"
+.venv/bin/python infer.py --model "$CKPT" --input data/val/baboon.png --output "$OUT/baboon_x2.png"
+echo "== wrote $OUT/eval.json, $OUT/baboon_x2.png and $OUT/compare/*.png"

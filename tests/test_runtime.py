@@ -1,0 +1,45 @@
+"""The one runtime set-up: environment defaults before MindSpore loads, user values win."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROBE = ("import src, os, mindspore; from src.runtime import env_was_applied_in_time; "
+         "print(os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['GLOG_v'], env_was_applied_in_time())")
+
+
+def probe(env_overrides, code=PROBE):
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "GLOG_v")}
+    env.update(env_overrides, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.split()
+
+
+def test_defaults_applied_before_mindspore():
+    assert probe({}) == ["AVX2", "3", "True"]
+
+
+def test_user_setting_wins():
+    assert probe({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"})[0] == "AVX512_CORE"
+
+
+def test_late_import_is_detected():
+    code = "import mindspore, src; from src.runtime import env_was_applied_in_time; print(env_was_applied_in_time())"
+    assert probe({}, code) == ["False"]
+
+
+def test_convolution_uses_gemm_jit_under_the_cap():
+    """ONEDNN_VERBOSE names the kernel oneDNN picked for a CPU convolution."""
+    code = ("import src; from src.runtime import setup; ms = setup('CPU', 'pynative'); "
+            "import numpy as np; from mindspore import ops, Tensor; "
+            "ops.conv2d(Tensor(np.ones((1, 8, 16, 16), np.float32)), "
+            "Tensor(np.ones((8, 8, 3, 3), np.float32)), pad_mode='pad', padding=1).asnumpy()")
+    env = dict(os.environ, ONEDNN_VERBOSE="1", PYTHONPATH=ROOT)
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    kernels = [line.split(",")[6] for line in out.stdout.splitlines()
+               if ",exec," in line and ",convolution," in line]
+    assert kernels and all("gemm:jit" in k for k in kernels), kernels
