@@ -6,6 +6,7 @@ Run folder (``cfg.output_dir``):
     best.ckpt       network weights with the best validation PSNR-Y so far
     history.json    logged losses and validation figures (survives resume)
     train.log       the progress lines
+    command.txt     the command line of every start and resume
     curve.png       loss and validation PSNR against iterations
 
 Resume reproduces an uninterrupted run: the data stream is a pure function of
@@ -15,6 +16,7 @@ holds everything the step depends on (weights, Adam moments and step, beta power
 import json
 import math
 import os
+import shlex
 import sys
 import time
 
@@ -171,6 +173,8 @@ def train(cfg, resume=None, dump_final_weights=None):
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
     if run.writer:
         save_config(cfg, run.file("config.yaml"))
+        with open(run.file("command.txt"), "a", encoding="utf-8") as handle:
+            handle.write(" ".join(["python"] + [shlex.quote(a) for a in sys.argv]) + "\n")
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
 
     from src.data.dataset import create_train_dataset
