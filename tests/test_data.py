@@ -167,6 +167,14 @@ def test_truncated_file_raises_image_error_naming_it(tmp_path, ext):
     assert isinstance(err.value, ValueError)
 
 
+def test_jpeg_with_trailing_bytes_after_its_end_marker_is_still_read(tmp_path):
+    image = smooth_image(np.random.default_rng(4), 60, 70)
+    path = write_raw(tmp_path / "trailer.jpg", image)
+    with open(path, "ab") as out:
+        out.write(b"vendor trailer" * 50)
+    assert read_rgb(path).shape == (60, 70, 3)
+
+
 def test_non_image_and_missing_file_raise_image_error(tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("not an image")
@@ -256,8 +264,11 @@ def test_batches_are_float32_nchw_in_unit_range(hr_dir):
 
 
 def test_same_seed_same_batches_other_seed_other_batches(hr_dir):
-    first = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=2), 4)
-    again = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=1), 4)
+    """Also across worker kinds and counts: 2 processes vs 1 thread."""
+    first = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=2,
+                                      python_multiprocessing=True), 4)
+    again = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=1,
+                                      python_multiprocessing=False), 4)
     other = take(create_train_dataset(hr_dir, 2, 8, 2, seed=6), 1)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again):
         np.testing.assert_array_equal(lr_a, lr_b)
@@ -315,6 +326,16 @@ def test_sampler_pairs_lr_and_hr_crops_and_augments_both_alike(hr_dir):
         assert which, f"sample {k}: LR and HR were not transformed alike"
         seen.add(which[0])
     assert len(seen) >= 6                       # flips and transposes really happen
+
+
+def test_every_patch_position_is_one_global_position(hr_dir):
+    """Sampling is uniform over all (image, top, left): positions enumerate them once."""
+    hr_images, _, _ = load_training_images(hr_dir, 3, 8)
+    sampler = PatchSampler(hr_images, None, 3, 8, seed=0)
+    expected = [(i, y, x) for i, hr in enumerate(hr_images)
+                for y in range(hr.shape[0] // 3 - 7) for x in range(hr.shape[1] // 3 - 7)]
+    assert sampler.first_position[-1] == len(expected)
+    assert [sampler.locate(n) for n in range(len(expected))] == expected
 
 
 def dihedral(array, hflip, vflip, transpose):

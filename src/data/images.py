@@ -66,16 +66,30 @@ def read_bytes(path):
         raise ImageError(path, f"cannot read it ({err.strerror or err})") from None
 
 
+PNG_SIGNATURE, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+
+
+def ends_cleanly(raw):
+    """True for a PNG ending in its IEND chunk or a JPEG ending in its EOI marker
+    (the fast path: a cut file has lost its end)."""
+    head, tail = bytes(raw[:8]), bytes(raw[-16:]).rstrip(b"\x00\r\n ")
+    return ((head == PNG_SIGNATURE and tail.endswith(PNG_END))
+            or (head[:3] == JPEG_START and tail.endswith(JPEG_END)))
+
+
 def truncation_reason(raw):
-    """Why the encoded bytes are incomplete, or None: Pillow's full decode must
-    succeed (it raises on cut JPEG/PNG data that OpenCV pads with grey). Without
-    Pillow, a JPEG must at least contain its end-of-image marker near the end."""
+    """Why the encoded bytes are incomplete, or None. Files that end cleanly pass;
+    others (other formats, JPEGs with trailing data) must survive Pillow's full
+    decode, which raises on cut data that OpenCV may pad with grey. Without Pillow
+    only PNG/JPEG end markers are checked."""
+    if ends_cleanly(raw):
+        return None
     try:
         from PIL import Image
     except ImportError:
-        is_jpeg = bytes(raw[:3]) == b"\xff\xd8\xff"
-        if is_jpeg and b"\xff\xd9" not in bytes(raw[-4096:]):
-            return "JPEG data is truncated (no end-of-image marker)"
+        if bytes(raw[:8]) == PNG_SIGNATURE or bytes(raw[:3]) == JPEG_START:
+            return "image data is truncated (no end marker)"
         return None
     try:
         with Image.open(io.BytesIO(raw.tobytes())) as pil_image:
