@@ -247,6 +247,13 @@ def hr_dir(tmp_path):
     return str(folder)
 
 
+def threads_dataset(*args, **kwargs):
+    """create_train_dataset with thread workers (quick to start); the determinism
+    test covers worker processes."""
+    kwargs.setdefault("python_multiprocessing", False)
+    return create_train_dataset(*args, **kwargs)
+
+
 def take(dataset, count):
     """The first ``count`` (lr, hr) batches as numpy arrays."""
     batches = dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)
@@ -255,7 +262,7 @@ def take(dataset, count):
 
 def test_batches_are_float32_nchw_in_unit_range(hr_dir):
     for scale in (2, 3):
-        dataset = create_train_dataset(hr_dir, scale, lr_patch_size=8, batch_size=3)
+        dataset = threads_dataset(hr_dir, scale, lr_patch_size=8, batch_size=3)
         for lr, hr in take(dataset, 2):
             assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 8 * scale, 8 * scale)
             assert lr.dtype == hr.dtype == np.float32
@@ -269,7 +276,7 @@ def test_same_seed_same_batches_other_seed_other_batches(hr_dir):
                                       python_multiprocessing=True), 4)
     again = take(create_train_dataset(hr_dir, 2, 8, 2, seed=5, num_workers=1,
                                       python_multiprocessing=False), 4)
-    other = take(create_train_dataset(hr_dir, 2, 8, 2, seed=6), 1)
+    other = take(threads_dataset(hr_dir, 2, 8, 2, seed=6), 1)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again):
         np.testing.assert_array_equal(lr_a, lr_b)
         np.testing.assert_array_equal(hr_a, hr_b)
@@ -277,16 +284,16 @@ def test_same_seed_same_batches_other_seed_other_batches(hr_dir):
 
 
 def test_resume_at_iteration_t_continues_the_uninterrupted_stream(hr_dir):
-    full = take(create_train_dataset(hr_dir, 2, 8, 2, seed=1), 5)
-    resumed = take(create_train_dataset(hr_dir, 2, 8, 2, seed=1, start_iteration=3), 2)
+    full = take(threads_dataset(hr_dir, 2, 8, 2, seed=1), 5)
+    resumed = take(threads_dataset(hr_dir, 2, 8, 2, seed=1, start_iteration=3), 2)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(full[3:], resumed):
         np.testing.assert_array_equal(lr_a, lr_b)
         np.testing.assert_array_equal(hr_a, hr_b)
 
 
 def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(hr_dir):
-    single = take(create_train_dataset(hr_dir, 2, 8, 4, seed=2), 3)
-    ranks = [take(create_train_dataset(hr_dir, 2, 8, 2, seed=2, rank=r, group_size=2), 3)
+    single = take(threads_dataset(hr_dir, 2, 8, 4, seed=2), 3)
+    ranks = [take(threads_dataset(hr_dir, 2, 8, 2, seed=2, rank=r, group_size=2), 3)
              for r in (0, 1)]
     for t, (lr, hr) in enumerate(single):
         np.testing.assert_array_equal(lr, np.concatenate([ranks[0][t][0], ranks[1][t][0]]))
@@ -358,8 +365,8 @@ def test_lr_dir_pairs_give_the_same_batches_as_on_the_fly(hr_dir, tmp_path, poin
     x2 = make_div2k_lr(hr_dir, 2, str(tmp_path / "hr_LR_bicubic"))
     assert sorted(os.listdir(x2)) == ["0001x2.png", "0002x2.png", "0003x2.png"]
     lr_dir = x2 if point_at == "X2" else os.path.dirname(x2)
-    from_files = take(create_train_dataset(hr_dir, 2, 8, 3, lr_dir=lr_dir, seed=4), 3)
-    on_the_fly = take(create_train_dataset(hr_dir, 2, 8, 3, seed=4), 3)
+    from_files = take(threads_dataset(hr_dir, 2, 8, 3, lr_dir=lr_dir, seed=4), 3)
+    on_the_fly = take(threads_dataset(hr_dir, 2, 8, 3, seed=4), 3)
     for (lr_a, hr_a), (lr_b, hr_b) in zip(from_files, on_the_fly):
         np.testing.assert_array_equal(lr_a, lr_b)
         np.testing.assert_array_equal(hr_a, hr_b)
@@ -408,7 +415,7 @@ def test_bad_files_are_skipped_or_converted_with_warnings(tmp_path, caplog):
     truncated_copy(write_raw(tmp_path / "whole.jpg", good), folder / "f_cut.jpg")
     (folder / "g_text.png").write_text("not an image")
     with caplog.at_level(logging.WARNING, logger="src.data"):
-        dataset = create_train_dataset(str(folder), 2, lr_patch_size=8, batch_size=2)
+        dataset = threads_dataset(str(folder), 2, lr_patch_size=8, batch_size=2)
         lr, hr = take(dataset, 1)[0]
     assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 16, 16)
     lines = caplog.text.splitlines()
@@ -467,3 +474,17 @@ def test_eval_pairs_read_lr_dir(hr_dir, tmp_path):
     for (_, lr_a, hr_a), (_, lr_b, hr_b) in zip(from_files, computed):
         np.testing.assert_array_equal(lr_a, lr_b)
         np.testing.assert_array_equal(hr_a, hr_b)
+
+
+def test_worker_processes_fall_back_to_threads_when_dev_shm_is_small(monkeypatch, caplog):
+    import collections
+    import shutil
+    from src.data import dataset as dataset_module
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(64 << 20, 0, 64 << 20))
+    with caplog.at_level(logging.WARNING, logger="src.data"):
+        assert dataset_module.use_processes(None, 2, 3.75, 1) is False
+    assert "/dev/shm has 64 MB free" in caplog.text
+    assert dataset_module.use_processes(True, 2, 3.75, 1) is True
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(8 << 30, 0, 8 << 30))
+    assert dataset_module.use_processes(None, 2, 3.75, 1) is True
