@@ -39,6 +39,9 @@ class PrepareError(RuntimeError):
     """A step that cannot go on; ``str()`` says what to do."""
 
 
+FAILURES = []          # fetch errors of this run, for the final message
+
+
 def say(message):
     print(f"[prepare_data] {message}", flush=True)
 
@@ -162,6 +165,9 @@ def extract_files(deb_path, paths, target_dir):
 
 def verified_source(path, expected_sha, label):
     """``path`` if it exists and its sha256 matches, else None with a warning."""
+    if path is None:
+        warn(f"{label}: its package is not available; skipped")
+        return None
     if not os.path.isfile(path):
         warn(f"{label}: source file missing ({path}); skipped")
         return None
@@ -181,12 +187,19 @@ def shrink_to_max_side(image, max_side):
 
 
 def package_sources(entries, cache_dir, packages):
-    """{package: extracted-tree dir} for every package the entries use, fetching and
-    extracting only the files listed."""
+    """{package: extracted-tree dir, or None when it could not be fetched} for every
+    package the entries use, fetching and extracting only the files listed. A
+    package that cannot be fetched is reported and its images skipped."""
     trees = {}
     for package in sorted({e["package"] for e in entries}):
         version = packages[package]["version"]
-        deb = fetch_deb(package, version, os.path.join(cache_dir, "debs"))
+        try:
+            deb = fetch_deb(package, version, os.path.join(cache_dir, "debs"))
+        except PrepareError as err:
+            warn(f"{err}; skipping its images")
+            FAILURES.append(str(err))
+            trees[package] = None
+            continue
         found = deb_version(deb)
         if found != version:
             warn(f"{package}: the archive has version {found}, the manifest lists "
@@ -200,6 +213,18 @@ def package_sources(entries, cache_dir, packages):
     return trees
 
 
+def source_path(entry, trees):
+    """Where the entry's source file is (None: its package could not be fetched)."""
+    if "package" not in entry:
+        try:
+            return pip_file(entry["file"])
+        except PrepareError as err:
+            warn(str(err))
+            return None
+    tree = trees.get(entry["package"])
+    return os.path.join(tree, entry["path"]) if tree else None
+
+
 def build_train(manifest, data_dir, cache_dir):
     """data_dir/train from the manifest's train entries. Returns (made, kept, skipped)."""
     out_dir = os.path.join(data_dir, "train")
@@ -208,8 +233,8 @@ def build_train(manifest, data_dir, cache_dir):
     trees = package_sources(todo, cache_dir, manifest["packages"]) if todo else {}
     made, skipped = 0, []
     for entry in todo:
-        source = verified_source(os.path.join(trees[entry["package"]], entry["path"]),
-                                 entry["sha256"], f"train/{entry['name']}")
+        source = verified_source(source_path(entry, trees), entry["sha256"],
+                                 f"train/{entry['name']}")
         if source is None:
             skipped.append(entry["name"])
             continue
@@ -241,9 +266,8 @@ def build_val(manifest, data_dir, cache_dir):
     trees = package_sources(debs, cache_dir, manifest["packages"]) if debs else {}
     made, skipped = 0, []
     for entry in todo:
-        path = (os.path.join(trees[entry["package"]], entry["path"]) if "package" in entry
-                else pip_file(entry["file"]))
-        source = verified_source(path, entry["sha256"], f"val/{entry['name']}")
+        source = verified_source(source_path(entry, trees), entry["sha256"],
+                                 f"val/{entry['name']}")
         if source is None:
             skipped.append(entry["name"])
             continue
@@ -311,7 +335,12 @@ def prepare(data_dir="data", cache_dir=None, splits=("train", "val"), manifest_p
         say(f"{split}: {made} written, {kept} already there, {len(skipped)} skipped "
             f"-> {made + kept} of {total} images in {os.path.join(data_dir, split)}")
         if skipped:
-            warn(f"{split}: continuing without {', '.join(skipped)} (see warnings above)")
+            listed = ", ".join(skipped[:6]) + (f" and {len(skipped) - 6} more"
+                                               if len(skipped) > 6 else "")
+            warn(f"{split}: continuing without {listed} (see warnings above)")
+        if made + kept == 0:
+            reason = FAILURES[0] if FAILURES else "see the warnings above"
+            raise PrepareError(f"no {split} image could be built: {reason}")
     return results
 
 
