@@ -63,7 +63,7 @@ def contributions(in_len, out_len, scale):
     """
     antialias = scale < 1
     factor = integer_factor(scale)
-    width = CUBIC_SUPPORT / scale if antialias else CUBIC_SUPPORT
+    width = CUBIC_SUPPORT * (factor or 1.0 / scale) if antialias else CUBIC_SUPPORT
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = (x - 0.5) * factor + 0.5 if factor else (x - 0.5) / scale + 0.5   # 1-based input
     left = np.floor(u - width / 2.0)
@@ -77,7 +77,8 @@ def contributions(in_len, out_len, scale):
     weights = weights / weights.sum(axis=1, keepdims=True)
     indices = fold_symmetric(positions.astype(np.int64) - 1, in_len)
     used = np.any(weights != 0, axis=0)
-    weights, indices = np.ascontiguousarray(weights[:, used]), np.ascontiguousarray(indices[:, used])
+    weights = np.ascontiguousarray(weights[:, used])
+    indices = np.ascontiguousarray(indices[:, used])
     weights.setflags(write=False)
     indices.setflags(write=False)
     return weights, indices
