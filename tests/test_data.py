@@ -488,3 +488,25 @@ def test_worker_processes_fall_back_to_threads_when_dev_shm_is_small(monkeypatch
     assert dataset_module.use_processes(True, 2, 3.75, 1) is True
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(8 << 30, 0, 8 << 30))
     assert dataset_module.use_processes(None, 2, 3.75, 1) is True
+
+
+# ---------------------------------------------------------------- prepare_data
+
+def test_manifest_lists_unique_checksummed_sources():
+    from src.data.prepare import load_manifest
+    manifest = load_manifest()
+    names = [e["name"] for split in ("train", "val") for e in manifest[split]]
+    assert len(names) == len(set(names)) and all(n.endswith(".png") for n in names)
+    assert len(manifest["train"]) == 55 and len(manifest["val"]) == 10
+    for entry in manifest["train"] + manifest["val"]:
+        assert len(entry["sha256"]) == 64 and entry["licence"]
+        assert ("package" in entry and entry["package"] in manifest["packages"]) or "pip" in entry
+    assert all("baboon" not in e["path"] for e in manifest["train"])
+
+
+def test_train_photos_are_shrunk_to_the_longer_side_limit():
+    from src.data.prepare import shrink_to_max_side
+    wide = np.zeros((1000, 3000, 3), np.uint8)
+    assert shrink_to_max_side(wide, 2040).shape == (680, 2040, 3)
+    small = np.zeros((300, 400, 3), np.uint8)
+    assert shrink_to_max_side(small, 2040) is small
