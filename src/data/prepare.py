@@ -355,8 +355,8 @@ def main(argv=None):
         args = parser.parse_args(argv[1:])
         written, kept, skipped = make_lr_folder(args.hr_dir, args.scale, args.out_dir,
                                                 args.overwrite)
-        say(f"make_lr: {written} LR files written, {kept} already there, "
-            f"{len(skipped)} HR files skipped -> {args.out_dir}")
+        print(f"[make_lr] {written} LR files written, {kept} already there, "
+              f"{len(skipped)} HR files skipped -> {args.out_dir}", flush=True)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", default="data")
