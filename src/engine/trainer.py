@@ -93,9 +93,10 @@ def format_eta(seconds):
 def resume_state(train_step, path):
     """Load weights + optimizer state; return the iteration the checkpoint was taken at."""
     entries = read_checkpoint(path)
-    if "iteration" not in entries:
-        raise CheckpointError(f"'{path}' has no training state (iteration); resume from a "
-                              f"latest.ckpt written by train.py, not a weights-only best.ckpt")
+    if "iteration" not in entries or "global_step" not in entries:
+        raise CheckpointError(f"'{path}' has no training state (iteration and Adam state); "
+                              f"resume from a latest.ckpt written by train.py, not a "
+                              f"weights-only best.ckpt")
     own = {p.name: p for p in train_step.get_parameters()}
     missing = [name for name in own if name not in entries]
     wrong = [name for name, p in own.items()
