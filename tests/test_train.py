@@ -66,6 +66,13 @@ def test_training_writes_the_run_folder(photos, tmp_path):
     assert "iter 6/6" in proc.stdout
     params = load_params(str(out / "latest.ckpt"))
     assert int(params["iteration"]) == 6 and "moment1.conv_first.weight" in params
+    provenance, command = (out / "command.txt").read_text().splitlines()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    assert provenance.startswith("# ") and "mindspore 2.10.0" in provenance
+    assert (commit or "git commit unknown") in provenance
+    assert command.startswith("python ") and "train.py --train_dir" in command
+    assert command.endswith("--total_iters 6 --log_every 2 --val_every 3 --ckpt_every 3")
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(photos, tmp_path):

@@ -6,7 +6,9 @@ Run folder (``cfg.output_dir``):
     best.ckpt       network weights with the best validation PSNR-Y so far
     history.json    logged losses and validation figures (survives resume)
     train.log       the progress lines
-    command.txt     the command line of every start and resume
+    command.txt     the command line of every start and resume, after a comment line
+                    with the date, the git commit (and whether the tree had local
+                    changes) and the MindSpore version that ran it
     curve.png       loss and validation PSNR against iterations
 
 Resume reproduces an uninterrupted run: the data stream is a pure function of
@@ -17,6 +19,7 @@ import json
 import math
 import os
 import shlex
+import subprocess
 import sys
 import time
 
@@ -161,6 +164,27 @@ def plot_curves(history, path):
     os.replace(tmp, path)
 
 
+def code_version():
+    """'git <commit>' of this checkout (plus ' with local changes' when the tree is
+    dirty), or a reason when git cannot say: provenance for command.txt."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "git commit unknown (not a git checkout, or git missing)"
+    return f"git {commit}" + (" with local changes" if dirty else "")
+
+
+def provenance_line():
+    """The comment line written before each command in command.txt."""
+    return (f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')} | {code_version()} | "
+            f"mindspore {ms.__version__}")
+
+
 def train(cfg, resume=None, dump_final_weights=None):
     """Train AsConvSR as ``cfg`` says. Returns the trained network."""
     rank, group_size = init_distributed(cfg)
@@ -175,6 +199,7 @@ def train(cfg, resume=None, dump_final_weights=None):
     if run.writer:
         save_config(cfg, run.file("config.yaml"))
         with open(run.file("command.txt"), "a", encoding="utf-8") as handle:
+            handle.write(provenance_line() + "\n")
             handle.write(" ".join(["python"] + [shlex.quote(a) for a in sys.argv]) + "\n")
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
 
