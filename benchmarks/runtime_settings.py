@@ -1,0 +1,130 @@
+"""Which MindSpore CPU runtime settings make AsConvSR faster here? One process per setting.
+
+    python benchmarks/runtime_settings.py [--config_path configs/asconvsr_x2.yaml]
+        [--runs 15] [--warmup 3] [--no_torch]
+
+Each setting runs in a fresh process (the kernel thread count can be set only once per
+process): CPU kernel threads (``mindspore.device_context.cpu.op_tuning.threads_num``;
+MindSpore's default is 25 whatever the core count) and the graph jit level (O0, O1 =
+graph-kernel fusion). It prints the median training step (batch 16, LR patch 64,
+Charbonnier + Adam) and the median x2 forward of a 960x540 input, each as a ratio to
+MindSpore's defaults in the same run. With PyTorch installed, the same network's step
+at 1 and 2 threads is the peer, to tell how well each framework uses the second core.
+The project keeps whichever setting wins (see README, Performance).
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SETTINGS = [("default", "none"), ("1", "none"), ("2", "none"), ("4", "none"),
+            ("default", "O1"), ("2", "O1")]
+
+
+def measure_mindspore(config_path, threads, jit_level, runs, warmup):
+    """Median seconds of (training step, forward) under one setting, in this process."""
+    import numpy as np
+    import src  # noqa: F401  (runtime environment before mindspore)
+    from benchmarks.benchmark_train import median_time
+    from src.runtime import setup
+    ms = setup("CPU", "graph", seed=0, jit_level=None if jit_level == "none" else jit_level)
+    if threads != "default":
+        ms.device_context.cpu.op_tuning.threads_num(int(threads))
+    from src.config import load_config
+    from src.engine.train_step import build_train_step
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    cfg = load_config(config_path)
+    net = build_model(AsConvSRConfig.from_dict(cfg))
+    train_step, _ = build_train_step(net, cfg)
+    rng = np.random.default_rng(0)
+    lr = ms.Tensor(rng.random((16, 3, 64, 64), dtype=np.float32))
+    hr = ms.Tensor(rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32))
+    step = median_time(lambda: train_step(lr, hr).asnumpy(), runs, warmup)
+    net.set_train(False)
+    image = ms.Tensor(rng.random((1, 3, 540, 960), dtype=np.float32))
+    forward = median_time(lambda: net(image).asnumpy(), max(3, runs // 3), 1)
+    return step, forward
+
+
+def measure_torch(config_path, threads, runs, warmup):
+    """Median seconds of the PyTorch twin's training step at ``threads`` threads."""
+    import numpy as np
+    import torch
+    import src  # noqa: F401
+    from benchmarks.benchmark_train import median_time, torch_step
+    from src.runtime import setup
+    setup("CPU", "pynative", seed=0)
+    torch.set_num_threads(int(threads))
+    from src.config import load_config
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    cfg = load_config(config_path)
+    model_cfg = AsConvSRConfig.from_dict(cfg)
+    net = build_model(model_cfg)
+    rng = np.random.default_rng(0)
+    lr = rng.random((16, 3, 64, 64), dtype=np.float32)
+    hr = rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32)
+    step, _ = torch_step(cfg, model_cfg, net, lr, hr)
+    return median_time(step, runs, warmup)
+
+
+def child(args):
+    """Measure one setting and print one machine-readable line."""
+    if args.one[0] == "torch":
+        print(f"RESULT {measure_torch(args.config_path, args.one[1], args.runs, args.warmup)}")
+    else:
+        step, forward = measure_mindspore(args.config_path, args.one[0], args.one[1],
+                                          args.runs, args.warmup)
+        print(f"RESULT {step} {forward}")
+
+
+def run_child(args, *setting):
+    cmd = [sys.executable, os.path.abspath(__file__), "--config_path", args.config_path,
+           "--runs", str(args.runs), "--warmup", str(args.warmup), "--one", *setting]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return [float(v) for v in line.split()[1:]]
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    raise SystemExit(f"setting {setting} failed: {tail}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config_path", default="configs/asconvsr_x2.yaml")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no_torch", action="store_true")
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        return child(args)
+    print(f"# {args.config_path}, {os.cpu_count()} cpus, medians of {args.runs} steps after "
+          f"{args.warmup} warm-ups; ratios against MindSpore's defaults in this run")
+    print("| MindSpore setting | train step 16x64 (ms) | vs default | forward 960x540 x2 (ms) "
+          "| vs default |")
+    print("| --- | --- | --- | --- | --- |")
+    base = None
+    for threads, jit_level in SETTINGS:
+        step, forward = run_child(args, threads, jit_level)
+        base = base or (step, forward)
+        name = f"threads_num {threads}, jit_level {'default (O0)' if jit_level == 'none' else jit_level}"
+        print(f"| {name} | {step * 1e3:.1f} | {step / base[0]:.2f}x | {forward * 1e3:.1f} | "
+              f"{forward / base[1]:.2f}x |", flush=True)
+    if args.no_torch:
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("(PyTorch not installed: pip install torch==2.13.0 for the peer rows)")
+        return None
+    for threads in ("1", "2"):
+        step = run_child(args, "torch", threads)[0]
+        print(f"| PyTorch peer, {threads} thread(s) | {step * 1e3:.1f} | {step / base[0]:.2f}x "
+              f"| | |", flush=True)
+    return None
+
+
+if __name__ == "__main__":
+    main()
