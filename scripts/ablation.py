@@ -54,6 +54,7 @@ def train_variants(args):
         command = [sys.executable, "train.py", "--config_path", "configs/asconvsr_x2.yaml",
                    "--total_iters", str(args.iters), "--batch_size", str(args.batch_size),
                    "--lr_patch_size", str(args.lr_patch_size), "--val_every", str(args.iters),
+                   "--warmup_iters", str(min(1000, max(1, args.iters // 10))),
                    "--ckpt_every", str(max(1, args.iters // 4)), "--log_every",
                    str(max(1, args.iters // 10)), "--seed", str(args.seed),
                    "--output_dir", out, *flags]
