@@ -8,7 +8,10 @@ the x2 preset plus the overrides in VARIANTS) and skips variants whose run finis
 ``report`` reads each run's final validation (history.json), measures CPU latency of a
 1920x1080 -> 3840x2160 forward in graph mode (median of ``--latency_runs`` after one
 warm-up, one process, same machine), and writes ablation.md (table), ablation.json and
-ablation.png (PSNR-Y gain over bicubic against latency, one point per variant).
+ablation.png (PSNR-Y gain over bicubic against latency, one point per variant). It also
+runs the dead-ReLU census (src/model/census.py) on each run's final weights and marks a
+variant "collapsed" when its last ReLU is positive on < 1% of val-crop outputs: such a
+row measures the collapse, not the variant.
 NTIRE score = 2 * 2^(PSNR - PSNR_bicubic) / (0.1 * sqrt(latency_ms)) with our CPU latency,
 so only comparable within one table.
 """
@@ -81,6 +84,26 @@ def latency_ms(cfg, runs):
     return float(np.median(times))
 
 
+def last_relu_positive(cfg, ckpt_path, crops):
+    """Fraction of positive outputs of the last ReLU of the run's final weights."""
+    from mindspore import Tensor
+    from src.checkpoint import load_model_weights
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    from src.model.census import relu_census
+    net = build_model(AsConvSRConfig.from_dict(cfg))
+    load_model_weights(net, ckpt_path)
+    net.set_train(False)
+    rows = relu_census(net, Tensor(crops))
+    return rows[-1]["positive"] if rows else 1.0
+
+
+def val_crops(val_dir, size=96):
+    """Centre crops of the val photos (multiple of 12: every unshuffle factor used)."""
+    from src.data.images import list_images, read_rgb
+    from src.model.census import centre_crops
+    return centre_crops([read_rgb(p, quiet=True) for p in list_images(val_dir)], size, 12)
+
+
 def report(args):
     import src  # noqa: F401
     from src.config import load_config
@@ -89,7 +112,8 @@ def report(args):
     from src.model.complexity import count_macs, count_params
     from src.runtime import setup
     setup("CPU", "graph")
-    rows = []
+    from src.model.census import COLLAPSED_BELOW
+    rows, crops = [], None
     for name, (question, _) in VARIANTS.items():
         out = os.path.join(args.out, slug(name))
         history_path = os.path.join(out, "history.json")
@@ -101,25 +125,30 @@ def report(args):
         cfg = load_config(os.path.join(out, "config.yaml"))
         model_cfg = AsConvSRConfig.from_dict(cfg)
         latency = latency_ms(cfg, args.latency_runs)
+        crops = val_crops(cfg.val_dir) if crops is None else crops
+        live = last_relu_positive(cfg, os.path.join(out, "latest.ckpt"), crops)
         gain = final["psnr_y"] - final["bicubic_psnr_y"]
         rows.append({"variant": name, "question": question, "params": count_params(model_cfg),
                      "gmacs_1080p": count_macs(model_cfg, 1080, 1920) / 1e9,
                      "latency_ms_1080p": latency, "psnr_y": final["psnr_y"],
                      "bicubic_psnr_y": final["bicubic_psnr_y"], "gain_y": gain,
                      "ntire_score": ntire_score(final["psnr_y"], final["bicubic_psnr_y"], latency),
-                     "iterations": final["iteration"]})
+                     "iterations": final["iteration"], "last_relu_positive": live,
+                     "collapsed": live < COLLAPSED_BELOW})
         print(f"[ablation] {name}: gain {gain:+.3f} dB, {latency:.0f} ms", flush=True)
     write_outputs(rows, args.out)
 
 
 def write_outputs(rows, out):
     lines = ["| variant | question | params | GMACs @1080p | CPU latency @1080p (ms) | "
-             "val PSNR-Y (dB) | gain over bicubic (dB) | NTIRE score (CPU latency) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "val PSNR-Y (dB) | gain over bicubic (dB) | NTIRE score (CPU latency) | "
+             "last ReLU live |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['question']} | {r['params']:,} | {r['gmacs_1080p']:.1f} | "
                      f"{r['latency_ms_1080p']:.0f} | {r['psnr_y']:.3f} | {r['gain_y']:+.3f} | "
-                     f"{r['ntire_score']:.3f} |")
+                     f"{r['ntire_score']:.3f} | {r['last_relu_positive']:.3f}"
+                     f"{' (collapsed)' if r['collapsed'] else ''} |")
     with open(os.path.join(out, "ablation.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "ablation.json"), "w") as handle:

@@ -1,13 +1,12 @@
 """Count dead ReLU channels of a trained AsConvSR: channels that never fire on any image.
 
     python scripts/relu_census.py --ckpt_path pretrained/asconvsr_x3/asconvsr_x3.ckpt \
-        [--data_dir data/val] [--crop 192]
+        [--data_dir data/val] [--crop 192] [--config_path YAML]
 
-A bias-free ReLU channel whose pre-activation is negative everywhere gets no gradient and
-never recovers; a layer of them cuts the network down to its nearest-neighbour residual.
 For each ReLU (after conv_first and after every block conv) this prints how many
-channels are zero on a centre crop of every image, and the fraction of positive outputs.
-Uses the config.yaml beside the checkpoint (or --config_path).
+channels are zero on a centre crop of every image, and the fraction of positive
+outputs; why it matters is in src/model/census.py. Uses the config.yaml beside the
+checkpoint unless --config_path is given.
 """
 import argparse
 import os
@@ -15,20 +14,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore loads)
-
-
-def relu_outputs(net, x):
-    """The network's ReLU outputs in order, (B, C, h, w) each."""
-    feat = net.relu(net.conv_first(net.unshuffle(x) if net.unshuffle is not None else x))
-    outputs = [feat]
-    for block in net.blocks:
-        coeffs = block.control(feat) if hasattr(block, "control") else None
-        for i, conv in enumerate(block.convs):
-            feat = conv(feat, coeffs[:, i]) if coeffs is not None else conv(feat)
-            if block.relu_flags[i]:
-                feat = block.relu(feat)
-                outputs.append(feat)
-    return outputs
 
 
 def main():
@@ -40,11 +25,11 @@ def main():
     args = parser.parse_args()
     from src.runtime import setup
     setup("CPU", "pynative")
-    import numpy as np
     from mindspore import Tensor
     from src.checkpoint import CheckpointError, config_for_checkpoint, load_model_weights
     from src.data.images import list_images, read_rgb
     from src.model.asconvsr import build_model
+    from src.model.census import COLLAPSED_BELOW, centre_crops, relu_census
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir '{args.data_dir}' is not a folder; run scripts/prepare_data.sh")
     cfg = config_for_checkpoint(args.ckpt_path, args.config_path)
@@ -53,25 +38,21 @@ def main():
         load_model_weights(net, args.ckpt_path)
     except CheckpointError as err:
         sys.exit(f"error: {err}")
-    size = args.crop - args.crop % cfg.unshuffle
-    crops = []
-    for path in list_images(args.data_dir):
-        img = read_rgb(path, quiet=True)
-        if min(img.shape[:2]) < size:
-            continue
-        top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-        crops.append(img[top:top + size, left:left + size].transpose(2, 0, 1) / 255.0)
-    if not crops:
-        sys.exit(f"error: no image in '{args.data_dir}' is at least {size}x{size}")
+    crops = centre_crops([read_rgb(p, quiet=True) for p in list_images(args.data_dir)],
+                         args.crop, cfg.unshuffle)
+    if crops is None:
+        sys.exit(f"error: no image in '{args.data_dir}' is at least {args.crop}x{args.crop}; "
+                 f"pass a smaller --crop")
     net.set_train(False)
-    outputs = relu_outputs(net, Tensor(np.stack(crops).astype(np.float32)))
-    names = ["conv_first"] + [f"blocks.{b}.convs.{i}" for b, block in enumerate(net.blocks)
-                              for i, flag in enumerate(block.relu_flags) if flag]
-    print(f"{args.ckpt_path}: {len(crops)} crops of {size}x{size} from {args.data_dir}")
-    for name, out in zip(names, outputs):
-        out = out.asnumpy()
-        dead = int((out.max(axis=(0, 2, 3)) <= 0).sum())
-        print(f"{name:18s} dead channels {dead:3d}/{out.shape[1]}   positive outputs {(out > 0).mean():.3f}")
+    rows = relu_census(net, Tensor(crops))
+    print(f"{args.ckpt_path}: {len(crops)} crops of {crops.shape[-1]}x{crops.shape[-1]} "
+          f"from {args.data_dir}")
+    for row in rows:
+        print(f"{row['name']:18s} dead channels {row['dead']:3d}/{row['channels']}   "
+              f"positive outputs {row['positive']:.3f}")
+    if rows and rows[-1]["positive"] < COLLAPSED_BELOW:
+        print("collapsed: the last ReLU is (almost) all zero; the output is the "
+              "nearest-neighbour residual")
 
 
 if __name__ == "__main__":
