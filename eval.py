@@ -86,17 +86,6 @@ def set_names(data_dirs):
     return [f"{'/'.join(p[-2:])}#{i}" for i, p in enumerate(parts)]   # one folder given twice
 
 
-def build_network(cfg, ckpt_path):
-    """(net, model config): AsConvSR of cfg with the checkpoint's weights, eval flag set."""
-    from src.checkpoint import load_model_weights
-    from src.model.asconvsr import AsConvSRConfig, build_model
-    model_cfg = AsConvSRConfig.from_dict(cfg)
-    net = build_model(model_cfg)
-    load_model_weights(net, ckpt_path)
-    net.set_train(False)
-    return net, model_cfg
-
-
 def image_writer(save_dir, compare_dir, scale):
     """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs."""
     from src.data.images import write_png
@@ -203,7 +192,8 @@ def main(argv=None):
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.evaluate import make_predictor
     from src.model.complexity import count_params
-    net, model_cfg = build_network(cfg, extras.ckpt_path)
+    from src.checkpoint import load_trained_model
+    net, model_cfg = load_trained_model(cfg, extras.ckpt_path)
     params = count_params(model_cfg)
     print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "
           f"| {params:,} params | {cfg.device_target} {cfg.mode} | crop_border {crop}", flush=True)

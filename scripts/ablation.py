@@ -87,21 +87,11 @@ def latency_ms(cfg, runs):
 def last_relu_positive(cfg, ckpt_path, crops):
     """Fraction of positive outputs of the last ReLU of the run's final weights."""
     from mindspore import Tensor
-    from src.checkpoint import load_model_weights
-    from src.model.asconvsr import AsConvSRConfig, build_model
+    from src.checkpoint import load_trained_model
     from src.model.census import relu_census
-    net = build_model(AsConvSRConfig.from_dict(cfg))
-    load_model_weights(net, ckpt_path)
-    net.set_train(False)
+    net, _ = load_trained_model(cfg, ckpt_path)
     rows = relu_census(net, Tensor(crops))
     return rows[-1]["positive"] if rows else 1.0
-
-
-def val_crops(val_dir, size=96):
-    """Centre crops of the val photos (multiple of 12: every unshuffle factor used)."""
-    from src.data.images import list_images, read_rgb
-    from src.model.census import centre_crops
-    return centre_crops([read_rgb(p, quiet=True) for p in list_images(val_dir)], size, 12)
 
 
 def report(args):
@@ -112,7 +102,7 @@ def report(args):
     from src.model.complexity import count_macs, count_params
     from src.runtime import setup
     setup("CPU", "graph")
-    from src.model.census import COLLAPSED_BELOW
+    from src.model.census import COLLAPSED_BELOW, folder_centre_crops
     rows, crops = [], None
     for name, (question, _) in VARIANTS.items():
         out = os.path.join(args.out, slug(name))
@@ -125,7 +115,8 @@ def report(args):
         cfg = load_config(os.path.join(out, "config.yaml"))
         model_cfg = AsConvSRConfig.from_dict(cfg)
         latency = latency_ms(cfg, args.latency_runs)
-        crops = val_crops(cfg.val_dir) if crops is None else crops
+        if crops is None:   # 96x96 val crops, a multiple of every unshuffle factor used (1, 2, 4)
+            crops = folder_centre_crops(cfg.val_dir, 96, 12)
         live = last_relu_positive(cfg, os.path.join(out, "latest.ckpt"), crops)
         gain = final["psnr_y"] - final["bicubic_psnr_y"]
         rows.append({"variant": name, "question": question, "params": count_params(model_cfg),

@@ -39,18 +39,19 @@ def main(argv=None):
     batches = dataset.create_tuple_iterator(num_epochs=1)
     probe, _ = next(batches)
 
-    def live():
-        return " ".join(f"{row['positive']:.3f}" for row in relu_census(net, probe))
+    def live(rows):
+        return " ".join(f"{row['positive']:.3f}" for row in rows)
 
-    names = " ".join(row["name"] for row in relu_census(net, probe))
-    print(f"step | mean loss | positive fraction per ReLU ({names})")
-    print(f"0 | - | {live()}", flush=True)
+    rows = relu_census(net, probe)
+    print(f"step | mean loss | positive fraction per ReLU "
+          f"({' '.join(row['name'] for row in rows)})")
+    print(f"0 | - | {live(rows)}", flush=True)
     losses = []
     for step in range(1, args.steps + 1):
         lr_batch, hr_batch = next(batches)
         losses.append(float(train_step(lr_batch, hr_batch).asnumpy()))
         if step % args.every == 0:
-            print(f"{step} | {np.mean(losses[-args.every:]):.5f} | {live()}", flush=True)
+            print(f"{step} | {np.mean(losses[-args.every:]):.5f} | {live(relu_census(net, probe))}", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,24 +26,19 @@ def main():
     from src.runtime import setup
     setup("CPU", "pynative")
     from mindspore import Tensor
-    from src.checkpoint import CheckpointError, config_for_checkpoint, load_model_weights
-    from src.data.images import list_images, read_rgb
-    from src.model.asconvsr import build_model
-    from src.model.census import COLLAPSED_BELOW, centre_crops, relu_census
+    from src.checkpoint import CheckpointError, config_for_checkpoint, load_trained_model
+    from src.model.census import COLLAPSED_BELOW, folder_centre_crops, relu_census
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir '{args.data_dir}' is not a folder; run scripts/prepare_data.sh")
     cfg = config_for_checkpoint(args.ckpt_path, args.config_path)
-    net = build_model(cfg)
     try:
-        load_model_weights(net, args.ckpt_path)
+        net, _ = load_trained_model(cfg, args.ckpt_path)
     except CheckpointError as err:
         sys.exit(f"error: {err}")
-    crops = centre_crops([read_rgb(p, quiet=True) for p in list_images(args.data_dir)],
-                         args.crop, cfg.unshuffle)
+    crops = folder_centre_crops(args.data_dir, args.crop, cfg.unshuffle)
     if crops is None:
         sys.exit(f"error: no image in '{args.data_dir}' is at least {args.crop}x{args.crop}; "
                  f"pass a smaller --crop")
-    net.set_train(False)
     rows = relu_census(net, Tensor(crops))
     print(f"{args.ckpt_path}: {len(crops)} crops of {crops.shape[-1]}x{crops.shape[-1]} "
           f"from {args.data_dir}")

@@ -68,6 +68,18 @@ def load_model_weights(net, path, strict=True):
     return entries
 
 
+def load_trained_model(cfg, path):
+    """(net, model config): the AsConvSR ``cfg`` describes, with checkpoint ``path``'s
+    weights, in inference mode. The one loader behind eval, export, inference and the
+    diagnostics scripts."""
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    model_cfg = AsConvSRConfig.from_dict(cfg)
+    net = build_model(model_cfg)
+    load_model_weights(net, path)
+    net.set_train(False)
+    return net, model_cfg
+
+
 def config_for_checkpoint(ckpt_path, config_path=None, overrides=None):
     """The config a checkpoint was trained with: ``config_path`` when given, else the
     ``config.yaml`` beside the checkpoint, else the defaults (then overrides)."""

@@ -230,12 +230,9 @@ def export_model(cfg, ckpt_file, file_format="MINDIR", file_name="asconvsr", hei
                  width=None, batch_size=1, tile_graphs=True, verify_image=None, log=print):
     """Load ``ckpt_file`` into the network ``cfg`` describes, export, verify.
     Returns ({kind: path}, metadata)."""
-    from src.checkpoint import load_model_weights
-    from src.model.asconvsr import AsConvSRConfig, build_model
+    from src.checkpoint import load_trained_model
     check_request(cfg, file_format, file_name, height, width, batch_size)
-    net = build_model(AsConvSRConfig.from_dict(cfg))
-    load_model_weights(net, ckpt_file)
-    net.set_train(False)
+    net, _ = load_trained_model(cfg, ckpt_file)
     paths, metadata = export_graphs(net, file_format, file_name, height, width, batch_size,
                                     tile_graphs, ckpt_file)
     for kind, path in paths.items():

@@ -58,12 +58,8 @@ class CheckpointRunner(ModelRunner):
     """A training checkpoint, run through the deploy Cells in the current MindSpore mode."""
 
     def __init__(self, path, cfg):
-        from src.checkpoint import load_model_weights
-        from src.model.asconvsr import AsConvSRConfig, build_model
-        model_cfg = AsConvSRConfig.from_dict(cfg)
-        net = build_model(model_cfg)
-        load_model_weights(net, path)
-        net.set_train(False)
+        from src.checkpoint import load_trained_model
+        net, model_cfg = load_trained_model(cfg, path)
         pooling = uses_global_pooling(model_cfg)
         kinds = ("full", "tile", "stats") if pooling else ("full",)
         super().__init__(path, model_cfg.scale, model_cfg.unshuffle, receptive_halo(model_cfg),

@@ -50,3 +50,10 @@ def centre_crops(images, size, multiple):
         top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
         crops.append(img[top:top + size, left:left + size].transpose(2, 0, 1) / 255.0)
     return np.stack(crops).astype(np.float32) if crops else None
+
+
+def folder_centre_crops(folder, size, multiple):
+    """:func:`centre_crops` of every image in ``folder`` (read as RGB, quietly)."""
+    from src.data.images import list_images, read_rgb
+    return centre_crops([read_rgb(path, quiet=True) for path in list_images(folder)],
+                        size, multiple)
