@@ -18,7 +18,7 @@ import os
 import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
-from src.config import ConfigError, parse_config, run_main
+from src.config import ConfigError, config_beside_checkpoint, parse_config, run_main
 
 def extra_args(parser):
     parser.add_argument("--ckpt_path", required=True, help="checkpoint (.ckpt) to evaluate")
@@ -35,19 +35,13 @@ def extra_args(parser):
                         help="pixels cropped per side before the metrics (default: scale)")
 
 
-def beside_checkpoint_config(ckpt_path):
-    """The config.yaml train.py writes next to its checkpoints, or None."""
-    path = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "config.yaml")
-    return path if os.path.isfile(path) else None
-
-
 def resolve_config(argv):
     """(cfg, extras, config source): --config_path, else the checkpoint's config.yaml,
     else the defaults; command-line --key value flags override either."""
     cfg, extras = parse_config(argv, description=__doc__.splitlines()[0], extra_args=extra_args)
     source = extras.config_path
     if source is None:
-        source = beside_checkpoint_config(extras.ckpt_path)
+        source = config_beside_checkpoint(extras.ckpt_path)
         if source is not None:
             cfg, extras = parse_config(["--config_path", source] + list(argv),
                                        description=__doc__.splitlines()[0],

@@ -9,7 +9,7 @@ import os
 
 import mindspore as ms
 
-from src.config import load_config
+from src.config import config_beside_checkpoint, load_config
 
 
 class CheckpointError(ValueError):
@@ -40,6 +40,16 @@ def read_checkpoint(path):
         raise CheckpointError(f"'{path}' is not a readable MindSpore checkpoint ({first[:160]})") from None
 
 
+def parameter_mismatch(params, entries):
+    """(names missing from ``entries``, "name: checkpoint shape vs model shape" lines) for
+    the {name: Parameter} ``params`` against checkpoint ``entries``."""
+    missing = [name for name in params if name not in entries]
+    mismatched = [f"{name}: checkpoint {tuple(entries[name].shape)} vs model {tuple(p.shape)}"
+                  for name, p in params.items()
+                  if name in entries and tuple(entries[name].shape) != tuple(p.shape)]
+    return missing, mismatched
+
+
 def load_model_weights(net, path, strict=True):
     """Load the network parameters of checkpoint ``path`` into ``net``.
 
@@ -50,10 +60,7 @@ def load_model_weights(net, path, strict=True):
     """
     entries = read_checkpoint(path)
     own = {p.name: p for p in net.get_parameters()}
-    missing = [name for name in own if name not in entries]
-    mismatched = [f"{name}: checkpoint {tuple(entries[name].shape)} vs model {tuple(p.shape)}"
-                  for name, p in own.items()
-                  if name in entries and tuple(entries[name].shape) != tuple(p.shape)]
+    missing, mismatched = parameter_mismatch(own, entries)
     hint = ("the checkpoint was trained with another preset/scale: pass its config "
             "(--config_path, the run's config.yaml)")
     if mismatched:
@@ -84,6 +91,5 @@ def config_for_checkpoint(ckpt_path, config_path=None, overrides=None):
     """The config a checkpoint was trained with: ``config_path`` when given, else the
     ``config.yaml`` beside the checkpoint, else the defaults (then overrides)."""
     if config_path is None:
-        beside = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "config.yaml")
-        config_path = beside if os.path.isfile(beside) else None
+        config_path = config_beside_checkpoint(ckpt_path)
     return load_config(config_path, overrides)

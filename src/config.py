@@ -193,6 +193,12 @@ def load_config(path=None, overrides=None):
     return cfg
 
 
+def config_beside_checkpoint(ckpt_path):
+    """The ``config.yaml`` train.py writes next to its checkpoints, or None."""
+    path = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "config.yaml")
+    return path if os.path.isfile(path) else None
+
+
 def save_config(cfg, path):
     """Write the resolved config as YAML (atomically), loadable with --config_path."""
     tmp = f"{path}.tmp"

@@ -123,6 +123,17 @@ def test_resume_from_a_weights_only_checkpoint_is_refused(photos, tmp_path):
     assert "has no training state" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_resume_with_another_shape_names_the_parameter(photos, tmp_path):
+    out = tmp_path / "run"
+    run_train(photos, out, "--total_iters", "2", "--val_every", "0")
+    proc = run_train(photos, tmp_path / "again", "--total_iters", "4", "--channels", "12",
+                     "--resume", str(out / "latest.ckpt"), check=False)
+    assert proc.returncode == 2
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert "does not match this config" in last_line and "conv_first.weight" in last_line
+    assert "vs model" in last_line and "Traceback" not in proc.stderr
+
+
 def test_missing_train_folder_is_one_clear_line(tmp_path):
     proc = subprocess.run([sys.executable, "train.py", "--train_dir", str(tmp_path / "nope"),
                            "--val_dir", "", "--output_dir", str(tmp_path / "o"), *TINY_ARGS,

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import mindspore as ms
 
-from src.checkpoint import save_checkpoint_atomic, read_checkpoint, CheckpointError
+from src.checkpoint import CheckpointError, parameter_mismatch, read_checkpoint, save_checkpoint_atomic
 from src.config import save_config
 from src.engine.train_step import build_train_step
 from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
@@ -101,13 +101,10 @@ def resume_state(train_step, path):
                               f"resume from a latest.ckpt written by train.py, not a "
                               f"weights-only best.ckpt")
     own = {p.name: p for p in train_step.get_parameters()}
-    missing = [name for name in own if name not in entries]
-    wrong = [name for name, p in own.items()
-             if name in entries and tuple(entries[name].shape) != tuple(p.shape)]
-    if missing or wrong:
-        first = (missing or wrong)[0]
-        raise CheckpointError(f"'{path}' does not match this config ('{first}' "
-                              f"{'missing' if missing else 'has another shape'}); resume with "
+    missing, mismatched = parameter_mismatch(own, entries)
+    if missing or mismatched:
+        first = f"'{missing[0]}' missing" if missing else mismatched[0]
+        raise CheckpointError(f"'{path}' does not match this config ({first}); resume with "
                               f"the run's own config.yaml (--config_path)")
     ms.load_param_into_net(train_step, {n: entries[n] for n in own}, strict_load=True)
     return int(entries["iteration"].asnumpy())
