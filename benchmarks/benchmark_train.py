@@ -2,6 +2,7 @@
 
     python benchmarks/benchmark_train.py [--config_path configs/asconvsr_x2.yaml]
         [--shapes 16x64,32x128] [--runs 10] [--warmup 3] [--no_torch] [--real_data DIR]
+        [--real_lr_dir DIR]
 
 For each batch x LR-patch shape: the median step time (Charbonnier + Adam, forward and
 backward) after warm-up, samples/s, MACs per step (3 x forward MACs: forward, input
@@ -9,18 +10,20 @@ gradient, weight gradient) and the achieved GMAC/s. With PyTorch installed (not 
 project requirement: ``pip install torch==2.13.0``) the same network with the same
 weights runs as the peer: its forward is first checked allclose to MindSpore's, then
 timed, and the ratio MindSpore / PyTorch is printed. ``--real_data`` also times the
-step fed by the real data pipeline (src/data) against synthetic tensors.
+step fed by the real data pipeline (src/data) against synthetic tensors, with
+``num_workers`` from the config; ``--real_lr_dir`` adds the same with LR patches read
+from a folder (the path the shipped checkpoints' runs used).
 """
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore)
+from src.deploy.benchmark import cpu_name  # noqa: E402
 
 
 def median_time(step, runs, warmup):
@@ -75,14 +78,15 @@ def torch_step(cfg, model_cfg, ms_net, lr, hr):
     return step, diff
 
 
-def fed_step_time(cfg, batch, patch, data_dir, runs, warmup):
-    """Median step time when batches come from the real data pipeline."""
+def fed_step_time(cfg, batch, patch, data_dir, runs, warmup, lr_dir=None):
+    """Median step time when batches come from the real data pipeline (LR patches made
+    on the fly by MATLAB bicubic, or read from ``lr_dir`` as scripts/make_lr.py wrote)."""
     from src.data.dataset import create_train_dataset
     from src.engine.train_step import build_train_step
     from src.model.asconvsr import AsConvSRConfig, build_model
     net = build_model(AsConvSRConfig.from_dict(cfg))
     train_step, _ = build_train_step(net, cfg)
-    dataset = create_train_dataset(data_dir, cfg.scale, patch, batch,
+    dataset = create_train_dataset(data_dir, cfg.scale, patch, batch, lr_dir=lr_dir,
                                    num_workers=cfg.num_workers, seed=0)
     batches = dataset.create_tuple_iterator(num_epochs=1)
     return median_time(lambda: train_step(*next(batches)).asnumpy(), runs, warmup)
@@ -96,6 +100,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_torch", action="store_true")
     parser.add_argument("--real_data", default=None, help="HR folder to time the fed step")
+    parser.add_argument("--real_lr_dir", default=None,
+                        help="with --real_data: also time the step fed from this LR folder "
+                             "(scripts/make_lr.py output) instead of on-the-fly bicubic")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
 
@@ -114,7 +121,7 @@ def main():
         except ImportError:
             print("(PyTorch not installed: pip install torch==2.13.0 for the peer column)")
             use_torch = False
-    print(f"# training step benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+    print(f"# training step benchmark, {datetime.date.today()}, {cpu_name()}, "
           f"{os.cpu_count()} cpus, mindspore {ms.__version__}"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if use_torch else "")
           + f", ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}")
@@ -122,6 +129,7 @@ def main():
     header = "| batch x LR patch | MindSpore step (s) | samples/s | GMAC/step | GMAC/s |"
     header += " PyTorch step (s) | MindSpore / PyTorch |" if use_torch else ""
     header += " fed by src/data (s) |" if args.real_data else ""
+    header += " fed, LR from folder (s) |" if args.real_data and args.real_lr_dir else ""
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     model_cfg = AsConvSRConfig.from_dict(cfg)
@@ -137,7 +145,10 @@ def main():
             t_time = median_time(t_step, args.runs, args.warmup)
             row += f" {t_time:.4f} | {ms_time / t_time:.2f}x |"
         if args.real_data:
-            row += f" {fed_step_time(cfg, batch, patch, args.real_data, args.runs, args.warmup):.4f} |"
+            for lr_dir in [None] + ([args.real_lr_dir] if args.real_lr_dir else []):
+                fed = fed_step_time(cfg, batch, patch, args.real_data, args.runs, args.warmup,
+                                    lr_dir)
+                row += f" {fed:.4f} |"
         print(row, flush=True)
 
 

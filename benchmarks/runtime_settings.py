@@ -5,12 +5,17 @@
 
 Each setting runs in a fresh process (the kernel thread count can be set only once per
 process): CPU kernel threads (``mindspore.device_context.cpu.op_tuning.threads_num``;
-MindSpore's default is 25 whatever the core count) and the graph jit level (O0, O1 =
-graph-kernel fusion). It prints the median training step (batch 16, LR patch 64,
-Charbonnier + Adam) and the median x2 forward of a 960x540 input, each as a ratio to
-MindSpore's defaults in the same run. With PyTorch installed, the same network's step
-at 1 and 2 threads is the peer, to tell how well each framework uses the second core.
-The project keeps whichever setting wins (see README, Performance).
+MindSpore's default is 25 whatever the core count), the graph jit level (O0, O1 =
+graph-kernel fusion) and the cores the process may use. It prints the median training
+step (batch 16, LR patch 64, Charbonnier + Adam) and the median x2 forward of a 960x540
+input, each as a ratio to MindSpore's defaults in the same run. With PyTorch installed,
+the same network's step at 1 and 2 threads is the peer.
+
+``threads_num 1`` does not make MindSpore single-core: its actor thread and one kernel
+thread still run kernels side by side (``/proc/self/task`` shows both busy). The
+"1 core" rows pin the process with ``os.sched_setaffinity`` instead, which is what tells
+how well each framework uses the second core. The project keeps whichever setting wins
+(see README, Performance).
 """
 import argparse
 import os
@@ -19,8 +24,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SETTINGS = [("default", "none"), ("1", "none"), ("2", "none"), ("4", "none"),
-            ("default", "O1"), ("2", "O1")]
+# (threads_num, jit_level, cores): "all" cores or "1" (pinned by CPU affinity)
+SETTINGS = [("default", "none", "all"), ("1", "none", "all"), ("2", "none", "all"),
+            ("4", "none", "all"), ("default", "O1", "all"), ("2", "O1", "all"),
+            ("default", "none", "1")]
 
 
 def measure_mindspore(config_path, threads, jit_level, runs, warmup):
@@ -69,13 +76,20 @@ def measure_torch(config_path, threads, runs, warmup):
     return median_time(step, runs, warmup)
 
 
+def pin_to_one_core():
+    """Confine this process (and every thread it starts later) to one CPU."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def child(args):
     """Measure one setting and print one machine-readable line."""
+    if args.one[-1] == "1":
+        pin_to_one_core()
     if args.one[0] == "torch":
         print(f"RESULT {measure_torch(args.config_path, args.one[1], args.runs, args.warmup)}")
     else:
-        step, forward = measure_mindspore(args.config_path, args.one[0], args.one[1],
-                                          args.runs, args.warmup)
+        step, forward = measure_mindspore(args.config_path, *args.one[:2], args.runs,
+                                          args.warmup)
         print(f"RESULT {step} {forward}")
 
 
@@ -96,20 +110,23 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no_torch", action="store_true")
-    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return child(args)
-    print(f"# {args.config_path}, {os.cpu_count()} cpus, medians of {args.runs} steps after "
+    from src.deploy.benchmark import cpu_name
+    print(f"# {args.config_path}, {cpu_name()}, {os.cpu_count()} cpus, medians of {args.runs} steps after "
           f"{args.warmup} warm-ups; ratios against MindSpore's defaults in this run")
     print("| MindSpore setting | train step 16x64 (ms) | vs default | forward 960x540 x2 (ms) "
           "| vs default |")
     print("| --- | --- | --- | --- | --- |")
     base = None
-    for threads, jit_level in SETTINGS:
-        step, forward = run_child(args, threads, jit_level)
+    for threads, jit_level, cores in SETTINGS:
+        step, forward = run_child(args, threads, jit_level, cores)
         base = base or (step, forward)
-        name = f"threads_num {threads}, jit_level {'default (O0)' if jit_level == 'none' else jit_level}"
+        name = (f"threads_num {threads}, jit_level "
+                f"{'default (O0)' if jit_level == 'none' else jit_level}"
+                f"{', pinned to 1 core' if cores == '1' else ''}")
         print(f"| {name} | {step * 1e3:.1f} | {step / base[0]:.2f}x | {forward * 1e3:.1f} | "
               f"{forward / base[1]:.2f}x |", flush=True)
     if args.no_torch:
@@ -119,10 +136,11 @@ def main():
     except ImportError:
         print("(PyTorch not installed: pip install torch==2.13.0 for the peer rows)")
         return None
-    for threads in ("1", "2"):
-        step = run_child(args, "torch", threads)[0]
-        print(f"| PyTorch peer, {threads} thread(s) | {step * 1e3:.1f} | {step / base[0]:.2f}x "
-              f"| | |", flush=True)
+    for threads, cores in (("1", "1"), ("2", "all")):
+        step = run_child(args, "torch", threads, cores)[0]
+        where = ", pinned to 1 core" if cores == "1" else ""
+        print(f"| PyTorch peer, {threads} thread(s){where} | {step * 1e3:.1f} | "
+              f"{step / base[0]:.2f}x | | |", flush=True)
     return None
 
 

@@ -27,14 +27,21 @@ TRACKS = [("x2", "configs/asconvsr_x2.yaml", 1080, 1920),
 
 
 def cpu_name():
+    """The CPU model and its widest x86 vector ISA, e.g. "AMD EPYC (avx2)": the
+    figures differ between AVX2 and AVX-512 machines, so every benchmark header says."""
+    name, flags = platform.processor() or "unknown CPU", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    isa = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
+    return f"{name} ({isa})" if isa else name
 
 
 def header(device, fp16):
