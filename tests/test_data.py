@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from src.data.dataset import (PatchSampler, create_train_dataset, downscale_crop,
-                              load_eval_pairs, load_training_images, mod_crop)
+                              load_eval_pairs, load_training_images, mod_crop, patch_texture)
 from src.data.images import ImageError, list_images, read_rgb, write_png
 from src.data.imresize import (contributions, cubic, imresize, imresize_uint8,
                                round_to_uint8_range)
@@ -343,6 +343,42 @@ def test_every_patch_position_is_one_global_position(hr_dir):
                 for y in range(hr.shape[0] // 3 - 7) for x in range(hr.shape[1] // 3 - 7)]
     assert sampler.first_position[-1] == len(expected)
     assert [sampler.locate(n) for n in range(len(expected))] == expected
+
+
+def test_patch_texture_is_zero_when_flat_and_counts_neighbour_steps_at_lr_stride():
+    flat = np.full((16, 16, 3), 77, np.uint8)
+    assert patch_texture(flat, 2) == 0.0
+    # Columns alternate 0/255 every 2 HR pixels: at stride 2 each horizontal neighbour
+    # differs by 255 in luma, vertical neighbours not at all: mean (255 + 0) / 2.
+    stripes = np.zeros((16, 16, 3), np.uint8)
+    stripes[:, 2::4] = stripes[:, 3::4] = 255
+    assert patch_texture(stripes, 2) == pytest.approx(127.5, rel=1e-4)
+    # At stride 1 (0,0,255,255,...) 7 of a row's 15 horizontal steps are 255.
+    assert patch_texture(stripes, 1) == pytest.approx(255 * 7 / 15 / 2, rel=1e-4)
+
+
+def test_min_texture_redraws_flat_patches_and_stays_a_pure_function_of_k():
+    """Left half of the image flat, right half textured: uniform sampling lands on
+    the flat half about half the time; with min_texture it (almost) never does."""
+    rng = np.random.default_rng(0)
+    image = np.full((64, 128, 3), 128, np.uint8)
+    image[:, 64:] = smooth_image(rng, 64, 64)
+    def flat_share(sampler):
+        flat = [patch_texture(sampler(k)[1], 2) == 0.0 for k in range(200)]
+        return float(np.mean(flat))
+    uniform = PatchSampler([image], None, 2, 8, seed=1, augment=False)
+    redrawn = PatchSampler([image], None, 2, 8, seed=1, augment=False, min_texture=2.0)
+    assert 0.3 < flat_share(uniform) < 0.6
+    assert flat_share(redrawn) < 0.02
+    for k in (0, 5, 17):
+        for a, b in zip(redrawn(k), redrawn(k)):
+            np.testing.assert_array_equal(a, b)
+    # min_texture 0 draws exactly what the sampler drew before the option existed:
+    off = PatchSampler([image], None, 2, 8, seed=1, augment=False, min_texture=0.0)
+    for k in range(20):
+        draws = np.random.default_rng([1, k])
+        _, top, left = uniform.locate(draws.integers(uniform.first_position[-1]))
+        np.testing.assert_array_equal(off(k)[1], image[2 * top:2 * top + 16, 2 * left:2 * left + 16])
 
 
 def dihedral(array, hflip, vflip, transpose):

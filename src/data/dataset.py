@@ -19,6 +19,10 @@ Conventions
   number of patch positions (about its area). With equal-size images (DIV2K) this
   is the usual "uniform image, uniform crop"; with our mixed sizes it keeps small
   640x480 samples from being oversampled 10x per pixel.
+* Flat-patch redraw (``min_texture > 0``, off by default as in the paper): a patch
+  whose texture (:func:`patch_texture`) is below ``min_texture`` is redrawn from the
+  same per-sample generator, up to ``MAX_PATCH_DRAWS`` draws (the last draw is kept,
+  so an all-flat image still trains). Still a pure function of (seed, k).
 * Augmentation (``augment=True``): horizontal flip, vertical flip, transpose, each
   with probability 1/2, identical on LR and HR (8 dihedral variants). The draws
   happen even when ``augment=False``, so crops do not depend on that switch.
@@ -38,6 +42,8 @@ from src.data.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb
 
 LOGGER = logging.getLogger("src.data")
 LR_MARGIN = 2                      # LR pixels of context for on-the-fly bicubic (support 2)
+MAX_PATCH_DRAWS = 10               # flat-patch redraws per sample (min_texture > 0)
+BT601_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # RGB -> Y weights
 
 
 def mod_crop(img, scale):
@@ -83,16 +89,27 @@ def to_chw_float(img_uint8):
     return np.ascontiguousarray(img_uint8.transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
+def patch_texture(hr_patch, scale):
+    """Mean absolute difference between neighbouring luma pixels (0-255 units) of an
+    HR uint8 RGB patch seen at LR resolution (every ``scale``-th pixel): ~0 on sky or
+    bokeh, ~10 on the median val-photo patch. Cheap (no resize), any scale."""
+    luma = hr_patch[::scale, ::scale].astype(np.float32) @ BT601_LUMA        # (p, p)
+    return 0.5 * float(np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean())
+
+
 class PatchSampler:
     """The pure function sample k -> (lr uint8 p x p x 3, hr uint8 sp x sp x 3).
 
     ``hr_images``: mod-cropped uint8 RGB arrays; ``lr_images``: matching LR arrays
-    (H/s x W/s) or None to make LR on the fly with MATLAB bicubic.
+    (H/s x W/s) or None to make LR on the fly with MATLAB bicubic. ``min_texture``:
+    redraw patches flatter than this (see the module docstring); 0 = uniform.
     """
 
-    def __init__(self, hr_images, lr_images, scale, lr_patch_size, seed, augment=True):
+    def __init__(self, hr_images, lr_images, scale, lr_patch_size, seed, augment=True,
+                 min_texture=0.0):
         self.hr_images, self.lr_images = hr_images, lr_images
         self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
+        self.min_texture = float(min_texture)
         self.columns = [hr.shape[1] // scale - lr_patch_size + 1 for hr in hr_images]
         rows = [hr.shape[0] // scale - lr_patch_size + 1 for hr in hr_images]
         self.first_position = np.cumsum([0] + [r * c for r, c in zip(rows, self.columns)])
@@ -103,13 +120,23 @@ class PatchSampler:
         top, left = divmod(int(position - self.first_position[index]), self.columns[index])
         return index, top, left
 
+    def draw_position(self, rng):
+        """(image index, LR top, LR left, HR patch view): uniform over all positions,
+        redrawn while the patch is flatter than ``min_texture``."""
+        s, p = self.scale, self.patch
+        for _ in range(MAX_PATCH_DRAWS if self.min_texture > 0 else 1):
+            index, top, left = self.locate(rng.integers(self.first_position[-1]))
+            hr = self.hr_images[index][top * s:(top + p) * s, left * s:(left + p) * s]
+            if self.min_texture <= 0 or patch_texture(hr, s) >= self.min_texture:
+                break
+        return index, top, left, hr
+
     def __call__(self, k):
         rng = np.random.default_rng([self.seed, k])
-        index, top, left = self.locate(rng.integers(self.first_position[-1]))
+        index, top, left, hr = self.draw_position(rng)
         hflip, vflip, transpose = (rng.random(3) < 0.5).tolist()
         hr_full = self.hr_images[index]
         s, p = self.scale, self.patch
-        hr = hr_full[top * s:(top + p) * s, left * s:(left + p) * s]
         if self.lr_images is None:
             lr = downscale_crop(hr_full, s, top, left, p)
         else:
@@ -240,7 +267,8 @@ def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
 
 def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=2, rank=0, group_size=1, seed=0,
-                         start_iteration=0, augment=True, python_multiprocessing=None):
+                         start_iteration=0, augment=True, python_multiprocessing=None,
+                         min_texture=0.0):
     """Endless, deterministic ``mindspore.dataset`` of (lr, hr) batches for training.
 
     Args:
@@ -255,6 +283,7 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         seed: data seed; sample k depends only on (seed, k).
         start_iteration: first iteration to yield (resume).
         augment: random flips and transpose.
+        min_texture: redraw patches whose :func:`patch_texture` is below this (0: off).
         python_multiprocessing: workers as processes (True) or threads (False); None
             picks processes (1.7x faster on 2 cores, see docs/data.md) unless
             /dev/shm is too small for their transfer buffers (e.g. Docker's 64 MB).
@@ -266,7 +295,8 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
     scale = check_scale(scale)
     check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
     hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
-    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment)
+    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
+                           min_texture)
     maker = BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
     workers = max(1, min(int(num_workers), os.cpu_count() or 1))
     batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + scale ** 2) / 2 ** 20

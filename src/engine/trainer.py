@@ -204,7 +204,8 @@ def train(cfg, resume=None, dump_final_weights=None):
     dataset = create_train_dataset(
         cfg.train_dir, cfg.scale, cfg.lr_patch_size, cfg.batch_size,
         lr_dir=cfg.train_lr_dir or None, num_workers=cfg.num_workers, rank=rank,
-        group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment)
+        group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
+        min_texture=cfg.min_patch_texture)
     batches = dataset.create_tuple_iterator(num_epochs=1)
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
