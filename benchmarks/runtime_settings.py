@@ -115,8 +115,8 @@ def main():
     if args.one:
         return child(args)
     from src.deploy.benchmark import cpu_name
-    print(f"# {args.config_path}, {cpu_name()}, {os.cpu_count()} cpus, medians of {args.runs} steps after "
-          f"{args.warmup} warm-ups; ratios against MindSpore's defaults in this run")
+    print(f"# {args.config_path}, {cpu_name()}, {os.cpu_count()} cpus, medians of {args.runs} "
+          f"steps after {args.warmup} warm-ups; ratios against MindSpore's defaults in this run")
     print("| MindSpore setting | train step 16x64 (ms) | vs default | forward 960x540 x2 (ms) "
           "| vs default |")
     print("| --- | --- | --- | --- | --- |")

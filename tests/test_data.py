@@ -378,7 +378,8 @@ def test_min_texture_redraws_flat_patches_and_stays_a_pure_function_of_k():
     for k in range(20):
         draws = np.random.default_rng([1, k])
         _, top, left = uniform.locate(draws.integers(uniform.first_position[-1]))
-        np.testing.assert_array_equal(off(k)[1], image[2 * top:2 * top + 16, 2 * left:2 * left + 16])
+        expected_hr = image[2 * top:2 * top + 16, 2 * left:2 * left + 16]
+        np.testing.assert_array_equal(off(k)[1], expected_hr)
 
 
 def dihedral(array, hflip, vflip, transpose):

@@ -26,7 +26,8 @@ import time
 import numpy as np
 import mindspore as ms
 
-from src.checkpoint import CheckpointError, parameter_mismatch, read_checkpoint, save_checkpoint_atomic
+from src.checkpoint import (CheckpointError, parameter_mismatch, read_checkpoint,
+                            save_checkpoint_atomic)
 from src.config import save_config
 from src.engine.train_step import build_train_step
 from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
