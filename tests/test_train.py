@@ -134,6 +134,35 @@ def test_resume_with_another_shape_names_the_parameter(photos, tmp_path):
     assert "vs model" in last_line and "Traceback" not in proc.stderr
 
 
+def test_init_weights_starts_from_a_checkpoint_with_fresh_optimizer(photos, tmp_path):
+    first = tmp_path / "first"
+    run_train(photos, first, "--total_iters", "3", "--val_every", "3")
+    # lr 0: Adam cannot move the weights, so the final weights are the initial ones
+    tuned = tmp_path / "tuned"
+    run_train(photos, tuned, "--total_iters", "2", "--val_every", "0", "--lr", "0",
+              "--init_weights", str(first / "best.ckpt"))
+    start, after = load_params(str(first / "best.ckpt")), load_params(str(tuned / "latest.ckpt"))
+    weights = [name for name in start if name != "iteration"]
+    assert weights and all(name in after for name in weights)
+    for name in weights:
+        np.testing.assert_array_equal(after[name], start[name], err_msg=name)
+    assert np.ravel(after["iteration"])[0] == 2 == np.ravel(after["global_step"])[0]  # Adam restarted
+    log = (tuned / "train.log").read_text()
+    assert f"initial weights: {first / 'best.ckpt'} (sha256 " in log
+    assert "init_weights:" in (tuned / "config.yaml").read_text()
+
+
+def test_init_weights_of_another_shape_is_one_clear_line(photos, tmp_path):
+    first = tmp_path / "first"
+    run_train(photos, first, "--total_iters", "2", "--val_every", "2")
+    proc = run_train(photos, tmp_path / "wide", "--total_iters", "2", "--channels", "12",
+                     "--init_weights", str(first / "best.ckpt"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert "best.ckpt" in last_line and "shape mismatch" in last_line
+    assert "conv_first.weight" in last_line
+
+
 def test_missing_train_folder_is_one_clear_line(tmp_path):
     proc = subprocess.run([sys.executable, "train.py", "--train_dir", str(tmp_path / "nope"),
                            "--val_dir", "", "--output_dir", str(tmp_path / "o"), *TINY_ARGS,

@@ -26,8 +26,9 @@ import time
 import numpy as np
 import mindspore as ms
 
-from src.checkpoint import (CheckpointError, parameter_mismatch, read_checkpoint,
-                            save_checkpoint_atomic)
+from src.checkpoint import (CheckpointError, load_model_weights, parameter_mismatch,
+                            read_checkpoint, save_checkpoint_atomic)
+from src.data.prepare import sha256_of
 from src.config import save_config
 from src.engine.train_step import build_train_step
 from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
@@ -192,6 +193,8 @@ def train(cfg, resume=None, dump_final_weights=None):
     net = build_model(model_cfg)
     train_step, schedule = build_train_step(net, cfg)
     start = resume_state(train_step, resume) if resume else 0
+    if cfg.init_weights and not resume:   # a resumed run's own weights supersede its init
+        load_model_weights(net, cfg.init_weights)
     history = trim_history(run.load_history(), start) if resume else {
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
     if run.writer:
@@ -210,6 +213,9 @@ def train(cfg, resume=None, dump_final_weights=None):
     batches = dataset.create_tuple_iterator(num_epochs=1)
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
+    if cfg.init_weights and not resume:
+        run.log(f"initial weights: {cfg.init_weights} (sha256 {sha256_of(cfg.init_weights)}); "
+                f"Adam state and lr schedule start fresh")
 
     last_good = start if resume else None
     tick, tick_iteration = time.time(), start
