@@ -1,6 +1,7 @@
 """The paper's ablations on our data: train every variant with the same budget, then report.
 
     python scripts/ablation.py train  --iters N [--batch_size B] [--lr_patch_size P] [--out runs/ablation]
+                                      [--min_patch_texture T] [--train_lr_dir DIR]
     python scripts/ablation.py report [--out runs/ablation] [--latency_runs 1]
 
 ``train`` runs train.py once per variant (same data, seed, iterations; each variant is
@@ -60,7 +61,8 @@ def train_variants(args):
                    "--warmup_iters", str(min(1000, max(1, args.iters // 10))),
                    "--ckpt_every", str(max(1, args.iters // 4)), "--log_every",
                    str(max(1, args.iters // 10)), "--seed", str(args.seed),
-                   "--output_dir", out, *flags]
+                   "--min_patch_texture", str(args.min_patch_texture), "--output_dir", out,
+                   *(["--train_lr_dir", args.train_lr_dir] if args.train_lr_dir else []), *flags]
         print(f"[ablation] {name}: {' '.join(command[1:])}", flush=True)
         started = time.time()
         subprocess.run(command, cwd=ROOT, check=True)
@@ -167,6 +169,11 @@ def main():
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--lr_patch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min_patch_texture", type=float, default=0.0,
+                        help="redraw flatter training patches (train.py's key); 0 = uniform "
+                             "patches as in the paper, 4 = the shipped checkpoints' recipe")
+    parser.add_argument("--train_lr_dir", default="",
+                        help="LR folder from scripts/make_lr.py (skips the on-the-fly resize)")
     parser.add_argument("--latency_runs", type=int, default=1)
     parser.add_argument("--out", default="runs/ablation")
     args = parser.parse_args()
