@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
 # Copy a finished train.py run into pretrained/NAME: the best weights as NAME.ckpt (the
 # run's own best.ckpt, unchanged), config.yaml, command.txt, train.log, history.json,
-# curve.png, and SHA256SUMS over all of them.
+# curve.png, and SHA256SUMS over every file below pretrained/NAME.
+# A run fine-tuned with --init_weights keeps its starting point: the folder holding the
+# initial checkpoint (itself packaged this way) is copied to pretrained/NAME/init/, after
+# checking its sha256 against the one train.log recorded when the run started, and the
+# shipped config.yaml's init_weights is pointed there (the one line that differs).
 # Usage: bash scripts/package_pretrained.sh RUN_DIR NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -eq 2 ]] || { sed -n 2,5p "$0"; exit 2; }
+[[ $# -eq 2 ]] || { sed -n 2,9p "$0"; exit 2; }
 RUN=$1; NAME=$2; DEST=pretrained/$NAME
 for f in best.ckpt config.yaml train.log history.json curve.png; do
   [[ -f "$RUN/$f" ]] || { echo "error: $RUN/$f is missing; is '$RUN' a finished train.py run?" >&2; exit 2; }
 done
 grep -q "^done:" "$RUN/train.log" || { echo "error: $RUN/train.log has no 'done:' line; the run did not finish" >&2; exit 2; }
-mkdir -p "$DEST"
-cp -f "$RUN/best.ckpt" "$DEST/$NAME.ckpt"
-cp -f "$RUN/config.yaml" "$RUN/train.log" "$RUN/history.json" "$RUN/curve.png" "$DEST/"
-[[ -f "$RUN/command.txt" ]] && cp -f "$RUN/command.txt" "$DEST/"
-(cd "$DEST" && sha256sum "$NAME.ckpt" config.yaml train.log history.json curve.png $( [[ -f command.txt ]] && echo command.txt) > SHA256SUMS)
+
+# The starting point of a fine-tuned run (copied aside first: it may be DEST itself).
+INIT=$(sed -n 's/^init_weights: *//p' "$RUN/config.yaml" | tr -d "\"'")
+STAGE=$(mktemp -d); trap 'rm -rf "$STAGE"' EXIT
+if [[ -n "$INIT" ]]; then
+  [[ -f "$INIT" ]] || { echo "error: $RUN started from '$INIT' (init_weights), which is gone; restore it to package the run" >&2; exit 2; }
+  LOGGED=$(sed -n 's/^initial weights: .* (sha256 \([0-9a-f]*\)).*/\1/p' "$RUN/train.log" | head -n 1)
+  ACTUAL=$(sha256sum "$INIT" | cut -d' ' -f1)
+  [[ "$LOGGED" == "$ACTUAL" ]] || { echo "error: '$INIT' changed since $RUN started from it (train.log sha256 '$LOGGED', now $ACTUAL)" >&2; exit 2; }
+  cp -r "$(dirname "$INIT")/." "$STAGE/init"
+fi
+
+rm -rf "$DEST"; mkdir -p "$DEST"
+cp "$RUN/best.ckpt" "$DEST/$NAME.ckpt"
+cp "$RUN/config.yaml" "$RUN/train.log" "$RUN/history.json" "$RUN/curve.png" "$DEST/"
+[[ -f "$RUN/command.txt" ]] && cp "$RUN/command.txt" "$DEST/"
+if [[ -d "$STAGE/init" ]]; then   # point the shipped config at the shipped starting point
+  cp -r "$STAGE/init" "$DEST/init"
+  sed -i "s|^init_weights: .*|init_weights: $DEST/init/$(basename "$INIT")  # the run read $INIT; moved by package_pretrained.sh|" "$DEST/config.yaml"
+fi
+(cd "$DEST" && find . -type f ! -path ./SHA256SUMS | sed 's|^\./||' | sort | xargs sha256sum > SHA256SUMS)
 echo "packaged $RUN -> $DEST"; cat "$DEST/SHA256SUMS"
