@@ -151,10 +151,10 @@ def write_outputs(rows, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
+    for i, r in enumerate(rows):   # labels alternate above/below: nearby points stay legible
         ax.scatter(r["latency_ms_1080p"], r["gain_y"])
         ax.annotate(r["variant"], (r["latency_ms_1080p"], r["gain_y"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
+                    xytext=(3, 4 if i % 2 == 0 else -10), textcoords="offset points")
     ax.set(xlabel="CPU latency, 1920x1080 -> x2 (ms)", ylabel="PSNR-Y gain over bicubic (dB)",
            title=f"AsConvSR ablations ({rows[0]['iterations'] if rows else 0} iterations each)")
     ax.grid(alpha=0.3)
