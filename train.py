@@ -3,8 +3,8 @@
 Every key of default_config.yaml is a flag (``python train.py --help`` lists them with
 their help text). Extra flags: ``--resume RUN/latest.ckpt`` continues a run exactly
 where its checkpoint left it; ``--init_weights CKPT`` (a config key) fine-tunes from a
-checkpoint's weights with a fresh optimizer and schedule. Data-parallel: ``msrun ... train.py --distribute true``
-(scripts/run_distribute_train_gpu.sh).
+checkpoint's weights with a fresh optimizer and schedule. Data-parallel:
+``msrun ... train.py --distribute true`` (scripts/run_distribute_train_gpu.sh).
 """
 import sys
 

@@ -35,7 +35,8 @@ def test_every_file_matches_sha256sums(folder):
         for line in handle:
             digest, name = line.split(maxsplit=1)
             listed[name.strip()] = digest
-    on_disk = {os.path.relpath(p, folder) for p in glob.glob(os.path.join(folder, "**"), recursive=True)
+    on_disk = {os.path.relpath(p, folder)
+               for p in glob.glob(os.path.join(folder, "**"), recursive=True)
                if os.path.isfile(p) and os.path.relpath(p, folder) != "SHA256SUMS"}
     assert set(listed) == on_disk
     for name, digest in listed.items():

@@ -146,7 +146,8 @@ def test_init_weights_starts_from_a_checkpoint_with_fresh_optimizer(photos, tmp_
     assert weights and all(name in after for name in weights)
     for name in weights:
         np.testing.assert_array_equal(after[name], start[name], err_msg=name)
-    assert np.ravel(after["iteration"])[0] == 2 == np.ravel(after["global_step"])[0]  # Adam restarted
+    # Adam restarted: its step counts this run's 2 iterations only
+    assert np.ravel(after["iteration"])[0] == 2 == np.ravel(after["global_step"])[0]
     log = (tuned / "train.log").read_text()
     assert f"initial weights: {first / 'best.ckpt'} (sha256 " in log
     assert "init_weights:" in (tuned / "config.yaml").read_text()

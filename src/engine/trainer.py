@@ -193,8 +193,11 @@ def train(cfg, resume=None, dump_final_weights=None):
     net = build_model(model_cfg)
     train_step, schedule = build_train_step(net, cfg)
     start = resume_state(train_step, resume) if resume else 0
+    init_line = None
     if cfg.init_weights and not resume:   # a resumed run's own weights supersede its init
         load_model_weights(net, cfg.init_weights)
+        init_line = (f"initial weights: {cfg.init_weights} (sha256 {sha256_of(cfg.init_weights)}); "
+                     f"Adam state and lr schedule start fresh")
     history = trim_history(run.load_history(), start) if resume else {
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
     if run.writer:
@@ -213,9 +216,8 @@ def train(cfg, resume=None, dump_final_weights=None):
     batches = dataset.create_tuple_iterator(num_epochs=1)
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
-    if cfg.init_weights and not resume:
-        run.log(f"initial weights: {cfg.init_weights} (sha256 {sha256_of(cfg.init_weights)}); "
-                f"Adam state and lr schedule start fresh")
+    if init_line:
+        run.log(init_line)
 
     last_good = start if resume else None
     tick, tick_iteration = time.time(), start
