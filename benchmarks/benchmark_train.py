@@ -2,7 +2,7 @@
 
     python benchmarks/benchmark_train.py [--config_path configs/asconvsr_x2.yaml]
         [--shapes 16x64,32x128] [--runs 10] [--warmup 3] [--no_torch] [--real_data DIR]
-        [--real_lr_dir DIR]
+        [--real_lr_dir DIR] [--feeders 0,2] [--min_texture T]
 
 For each batch x LR-patch shape: the median step time (Charbonnier + Adam, forward and
 backward) after warm-up, samples/s, MACs per step (3 x forward MACs: forward, input
@@ -10,9 +10,10 @@ gradient, weight gradient) and the achieved GMAC/s. With PyTorch installed (not 
 project requirement: ``pip install torch==2.13.0``) the same network with the same
 weights runs as the peer: its forward is first checked allclose to MindSpore's, then
 timed, and the ratio MindSpore / PyTorch is printed. ``--real_data`` also times the
-step fed by the real data pipeline (src/data) against synthetic tensors, with
-``num_workers`` from the config; ``--real_lr_dir`` adds the same with LR patches read
-from a folder (the path the shipped checkpoints' runs used).
+step fed by the real data pipeline (src/data) against synthetic tensors, once per
+``--feeders`` value (0: batches made by a thread of the training process, the CPU
+default; N: N mindspore.dataset workers); ``--real_lr_dir`` reads LR patches from a
+folder (the path the shipped checkpoints' runs used) instead of making them.
 """
 import argparse
 import datetime
@@ -78,18 +79,25 @@ def torch_step(cfg, model_cfg, ms_net, lr, hr):
     return step, diff
 
 
-def fed_step_time(cfg, batch, patch, data_dir, runs, warmup, lr_dir=None):
-    """Median step time when batches come from the real data pipeline (LR patches made
-    on the fly by MATLAB bicubic, or read from ``lr_dir`` as scripts/make_lr.py wrote)."""
-    from src.data.dataset import create_train_dataset
+def fed_step_time(cfg, batch, patch, data_dir, runs, warmup, lr_dir, num_workers, min_texture):
+    """Median step time when batches come from the real data pipeline: made in the
+    training process (``num_workers`` 0) or by that many mindspore.dataset workers;
+    LR patches made on the fly by MATLAB bicubic or read from ``lr_dir``."""
+    from src.data.dataset import create_train_batches
     from src.engine.train_step import build_train_step
     from src.model.asconvsr import AsConvSRConfig, build_model
     net = build_model(AsConvSRConfig.from_dict(cfg))
     train_step, _ = build_train_step(net, cfg)
-    dataset = create_train_dataset(data_dir, cfg.scale, patch, batch, lr_dir=lr_dir,
-                                   num_workers=cfg.num_workers, seed=0)
-    batches = dataset.create_tuple_iterator(num_epochs=1)
-    return median_time(lambda: train_step(*next(batches)).asnumpy(), runs, warmup)
+    batches = create_train_batches(data_dir, cfg.scale, patch, batch, lr_dir=lr_dir,
+                                   num_workers=num_workers, seed=0, min_texture=min_texture)
+    elapsed = median_time(lambda: train_step(*next(batches)).asnumpy(), runs, warmup)
+    batches.close()
+    return elapsed
+
+
+def feeder_name(num_workers):
+    return ("in-process thread" if num_workers == 0
+            else f"{num_workers} dataset worker{'s' if num_workers > 1 else ''}")
 
 
 def main():
@@ -101,8 +109,14 @@ def main():
     parser.add_argument("--no_torch", action="store_true")
     parser.add_argument("--real_data", default=None, help="HR folder to time the fed step")
     parser.add_argument("--real_lr_dir", default=None,
-                        help="with --real_data: also time the step fed from this LR folder "
-                             "(scripts/make_lr.py output) instead of on-the-fly bicubic")
+                        help="with --real_data: LR patches from this folder (scripts/make_lr.py "
+                             "output) instead of on-the-fly bicubic")
+    parser.add_argument("--feeders", default="0,2",
+                        help="with --real_data: num_workers values to time the fed step with "
+                             "(0: in-process thread, the CPU default; N: N dataset workers)")
+    parser.add_argument("--min_texture", type=float, default=None,
+                        help="with --real_data: flat-patch redraw threshold (default: the "
+                             "config's min_patch_texture)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
 
@@ -128,8 +142,14 @@ def main():
     print(f"# {args.config_path}, median of {args.runs} after {args.warmup} warm-up steps")
     header = "| batch x LR patch | MindSpore step (s) | samples/s | GMAC/step | GMAC/s |"
     header += " PyTorch step (s) | MindSpore / PyTorch |" if use_torch else ""
-    header += " fed by src/data (s) |" if args.real_data else ""
-    header += " fed, LR from folder (s) |" if args.real_data and args.real_lr_dir else ""
+    feeders = [int(v) for v in args.feeders.split(",")] if args.real_data else []
+    min_texture = cfg.min_patch_texture if args.min_texture is None else args.min_texture
+    if args.real_data:
+        print(f"# fed columns: {args.real_data}, LR "
+              f"{'from ' + args.real_lr_dir if args.real_lr_dir else 'made on the fly'}, "
+              f"min_texture {min_texture}; the ratio is fed / synthetic")
+    for workers in feeders:
+        header += f" fed, {feeder_name(workers)} (s) | fed / synthetic |"
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     model_cfg = AsConvSRConfig.from_dict(cfg)
@@ -144,11 +164,10 @@ def main():
             t_step, diff = torch_step(cfg, model_cfg, net, lr, hr)
             t_time = median_time(t_step, args.runs, args.warmup)
             row += f" {t_time:.4f} | {ms_time / t_time:.2f}x |"
-        if args.real_data:
-            for lr_dir in [None] + ([args.real_lr_dir] if args.real_lr_dir else []):
-                fed = fed_step_time(cfg, batch, patch, args.real_data, args.runs, args.warmup,
-                                    lr_dir)
-                row += f" {fed:.4f} |"
+        for workers in feeders:
+            fed = fed_step_time(cfg, batch, patch, args.real_data, args.runs, args.warmup,
+                                args.real_lr_dir, workers, min_texture)
+            row += f" {fed:.4f} | {fed / ms_time:.2f}x |"
         print(row, flush=True)
 
 

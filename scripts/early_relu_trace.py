@@ -27,16 +27,16 @@ def main(argv=None):
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, seed=cfg.seed)
     import numpy as np
-    from src.data.dataset import create_train_dataset
+    from src.data.dataset import create_train_batches, resolve_num_workers
     from src.engine.train_step import build_train_step
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.model.census import relu_census
     net = build_model(AsConvSRConfig.from_dict(cfg))
     train_step, _ = build_train_step(net, cfg)
-    dataset = create_train_dataset(cfg.train_dir, cfg.scale, cfg.lr_patch_size, cfg.batch_size,
-                                   lr_dir=cfg.train_lr_dir or None, num_workers=cfg.num_workers,
-                                   seed=cfg.seed)
-    batches = dataset.create_tuple_iterator(num_epochs=1)
+    batches = create_train_batches(
+        cfg.train_dir, cfg.scale, cfg.lr_patch_size, cfg.batch_size,
+        lr_dir=cfg.train_lr_dir or None, seed=cfg.seed,
+        num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target))
     probe, _ = next(batches)
 
     def live(rows):

@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from src.data.dataset import (PatchSampler, create_train_dataset, downscale_crop,
-                              load_eval_pairs, load_training_images, mod_crop, patch_texture)
+from src.data.dataset import (BackgroundBatches, PatchSampler, create_train_batches,
+                              create_train_dataset, downscale_crop, load_eval_pairs,
+                              load_training_images, luma_texture, mod_crop, patch_texture,
+                              resolve_num_workers, stack_nchw_float)
 from src.data.images import ImageError, list_images, read_rgb, write_png
 from src.data.imresize import (contributions, cubic, imresize, imresize_uint8,
                                round_to_uint8_range)
@@ -298,6 +300,83 @@ def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(hr_dir):
     for t, (lr, hr) in enumerate(single):
         np.testing.assert_array_equal(lr, np.concatenate([ranks[0][t][0], ranks[1][t][0]]))
         np.testing.assert_array_equal(hr, np.concatenate([ranks[0][t][1], ranks[1][t][1]]))
+
+
+def test_in_process_batches_equal_dataset_batches(hr_dir):
+    """num_workers 0 (a thread of this process, the CPU default) streams exactly the
+    dataset's batches, for a resumed start and a second rank too."""
+    for kwargs in ({}, {"start_iteration": 2}, {"rank": 1, "group_size": 2},
+                   {"min_texture": 3.0}):
+        expected = take(threads_dataset(hr_dir, 2, 8, 3, seed=4, **kwargs), 3)
+        stream = create_train_batches(hr_dir, 2, 8, 3, seed=4, num_workers=0, **kwargs)
+        for lr_expected, hr_expected in expected:
+            lr, hr = next(stream)
+            np.testing.assert_array_equal(lr.asnumpy(), lr_expected)
+            np.testing.assert_array_equal(hr.asnumpy(), hr_expected)
+        stream.close()
+        assert not stream.thread.is_alive()
+
+
+def test_in_process_batches_raise_the_makers_error_in_the_training_loop():
+    def broken_maker(i):
+        if i == 1:
+            raise ValueError("image 7 is gone")
+        return np.zeros((1, 3, 2, 2), np.float32), np.zeros((1, 3, 4, 4), np.float32)
+    stream = BackgroundBatches(broken_maker)
+    lr, _ = next(stream)
+    assert lr.shape == (1, 3, 2, 2)
+    with pytest.raises(RuntimeError, match="making a training batch failed: ValueError: "
+                                           "image 7 is gone"):
+        next(stream)
+    stream.close()
+
+
+def test_in_process_batch_thread_stops_when_the_stream_is_dropped():
+    """A finished train() drops its stream: the thread must not run on."""
+    made = []
+
+    def maker(i):
+        made.append(i)
+        return np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32)
+    stream = BackgroundBatches(maker, depth=2)
+    next(stream)
+    thread = stream.thread
+    del stream
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(made) <= 4                       # stopped at the full queue, not later
+
+
+def test_num_workers_auto_is_the_thread_on_cpu_and_workers_elsewhere():
+    assert resolve_num_workers(-1, "CPU") == 0
+    assert resolve_num_workers(-1, "GPU") == min(4, os.cpu_count() or 1)
+    assert resolve_num_workers(3, "CPU") == 3 and resolve_num_workers(0, "GPU") == 0
+    with pytest.raises(ValueError, match="num_workers must be -1"):
+        resolve_num_workers(-2)
+
+
+def test_batch_stacking_equals_per_patch_conversion_on_strided_views():
+    image = smooth_image(np.random.default_rng(2), 40, 50)
+    patches = [image[3:19, 5:21], image[10:26, 30:46][::-1], image[0:16, 0:16].transpose(1, 0, 2)]
+    expected = np.stack([np.ascontiguousarray(p.transpose(2, 0, 1), dtype=np.float32) / 255.0
+                         for p in patches])
+    batch = stack_nchw_float(patches)
+    assert batch.dtype == np.float32 and batch.flags.c_contiguous
+    np.testing.assert_array_equal(batch, expected)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_texture_read_from_the_image_luma_equals_patch_texture(scale):
+    """The sampler's redraw test crops a per-image luma; it must give patch_texture's
+    numbers exactly, or the data stream would depend on the implementation."""
+    images = [mod_crop(smooth_image(np.random.default_rng(scale), 90, 130), scale)]
+    sampler = PatchSampler(images, None, scale, 12, seed=0, min_texture=1.0)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        index, top, left = sampler.locate(rng.integers(sampler.first_position[-1]))
+        hr = images[index][top * scale:(top + 12) * scale, left * scale:(left + 12) * scale]
+        assert luma_texture(sampler.luma[index][top:top + 12, left:left + 12]) == \
+            patch_texture(hr, scale)
 
 
 @pytest.mark.parametrize("scale", [2, 3])

@@ -32,8 +32,11 @@ Conventions
 import itertools
 import logging
 import os
+import queue
 import shutil
 import sys
+import threading
+import weakref
 
 import numpy as np
 
@@ -84,17 +87,33 @@ def augment_pair(lr, hr, hflip, vflip, transpose):
     return lr, hr
 
 
-def to_chw_float(img_uint8):
-    """uint8 HWC -> float32 CHW in [0, 1]."""
-    return np.ascontiguousarray(img_uint8.transpose(2, 0, 1), dtype=np.float32) / 255.0
+def stack_nchw_float(patches_uint8):
+    """uint8 HWC patches (views into the images) -> one float32 (B, C, H, W) batch in
+    [0, 1]: each patch cast straight into the batch, then one in-place division. The
+    same numbers as stacking per-patch ``/ 255.0`` copies, without the copies."""
+    height, width, channels = patches_uint8[0].shape
+    batch = np.empty((len(patches_uint8), channels, height, width), dtype=np.float32)
+    for index, patch in enumerate(patches_uint8):
+        batch[index] = patch.transpose(2, 0, 1)
+    batch /= 255.0
+    return batch
+
+
+def lr_grid_luma(hr, scale):
+    """float32 BT.601 luma (0-255) of an HR uint8 RGB array at every ``scale``-th pixel."""
+    return hr[::scale, ::scale].astype(np.float32) @ BT601_LUMA
+
+
+def luma_texture(luma):
+    """Mean absolute difference between neighbouring pixels of a luma patch."""
+    return 0.5 * float(np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean())
 
 
 def patch_texture(hr_patch, scale):
     """Mean absolute difference between neighbouring luma pixels (0-255 units) of an
     HR uint8 RGB patch seen at LR resolution (every ``scale``-th pixel): ~0 on sky or
     bokeh, ~10 on the median val-photo patch. Cheap (no resize), any scale."""
-    luma = hr_patch[::scale, ::scale].astype(np.float32) @ BT601_LUMA        # (p, p)
-    return 0.5 * float(np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean())
+    return luma_texture(lr_grid_luma(hr_patch, scale))
 
 
 class PatchSampler:
@@ -110,6 +129,11 @@ class PatchSampler:
         self.hr_images, self.lr_images = hr_images, lr_images
         self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
         self.min_texture = float(min_texture)
+        # The texture test reads crops of each image's luma, computed once: the same
+        # numbers as patch_texture(hr_patch) (tests/test_data.py checks), at a tenth of
+        # its cost, which redrawing made the dearest part of a batch.
+        self.luma = ([lr_grid_luma(hr, scale) for hr in hr_images] if self.min_texture > 0
+                     else None)
         self.columns = [hr.shape[1] // scale - lr_patch_size + 1 for hr in hr_images]
         rows = [hr.shape[0] // scale - lr_patch_size + 1 for hr in hr_images]
         self.first_position = np.cumsum([0] + [r * c for r, c in zip(rows, self.columns)])
@@ -127,7 +151,9 @@ class PatchSampler:
         for _ in range(MAX_PATCH_DRAWS if self.min_texture > 0 else 1):
             index, top, left = self.locate(rng.integers(self.first_position[-1]))
             hr = self.hr_images[index][top * s:(top + p) * s, left * s:(left + p) * s]
-            if self.min_texture <= 0 or patch_texture(hr, s) >= self.min_texture:
+            if self.min_texture <= 0:
+                break
+            if luma_texture(self.luma[index][top:top + p, left:left + p]) >= self.min_texture:
                 break
         return index, top, left, hr
 
@@ -169,10 +195,8 @@ class BatchMaker:
         return range(first, first + self.batch_size)
 
     def __call__(self, i):
-        pairs = [self.sampler(k) for k in self.sample_indices(int(i))]
-        lr = np.stack([to_chw_float(lr) for lr, _ in pairs])
-        hr = np.stack([to_chw_float(hr) for _, hr in pairs])
-        return lr, hr
+        lr, hr = zip(*(self.sampler(k) for k in self.sample_indices(int(i))))
+        return stack_nchw_float(lr), stack_nchw_float(hr)
 
 
 def resolve_lr_dir(lr_dir, scale):
@@ -265,6 +289,18 @@ def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
         raise ValueError(f"start_iteration must be >= 0, got {start_iteration}")
 
 
+def build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None, rank=0,
+                      group_size=1, seed=0, start_iteration=0, augment=True, min_texture=0.0):
+    """Read the training images and return this rank's :class:`BatchMaker` (arguments
+    as :func:`create_train_batches`)."""
+    scale = check_scale(scale)
+    check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
+    hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
+    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
+                           min_texture)
+    return BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
+
+
 def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=2, rank=0, group_size=1, seed=0,
                          start_iteration=0, augment=True, python_multiprocessing=None,
@@ -292,18 +328,118 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         [0, 1]; iterate with ``create_tuple_iterator(num_epochs=1)``. It never ends.
     """
     import mindspore.dataset as ds
-    scale = check_scale(scale)
-    check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
-    hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
-    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
-                           min_texture)
-    maker = BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
+    maker = build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank,
+                              group_size, seed, start_iteration, augment, min_texture)
     workers = max(1, min(int(num_workers), os.cpu_count() or 1))
-    batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + scale ** 2) / 2 ** 20
+    batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + maker.sampler.scale ** 2) / 2 ** 20
     processes = use_processes(python_multiprocessing, workers, batch_mb, group_size)
     indices = ds.GeneratorDataset(BatchIndices(), column_names=["batch"], shuffle=False)
     return indices.map(operations=maker, input_columns=["batch"], output_columns=["lr", "hr"],
                        num_parallel_workers=workers, python_multiprocessing=processes)
+
+
+class BackgroundBatches:
+    """Endless iterator of (lr, hr) MindSpore Tensors that ``maker`` makes in one
+    background thread of this process, up to ``depth`` batches ahead.
+
+    Why not ``mindspore.dataset`` workers on a CPU run: the training step already keeps
+    every core busy, so batches cost CPU time wherever they are made, and worker
+    processes add transfer and scheduling on top (measured in docs/data.md).
+    The same batches as :func:`create_train_dataset` with the same arguments.
+    A failure in the thread is raised by ``next()`` in the training loop. The thread
+    stops on ``close()`` or when this object is garbage-collected (it holds no
+    reference to it), so a finished ``train()`` leaves no thread behind.
+    """
+
+    def __init__(self, maker, depth=2):
+        self.queue = queue.Queue(maxsize=depth)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=fill_queue, daemon=True, name="training-batches",
+                                       args=(maker, self.queue, self.stopping))
+        self.thread.start()
+        weakref.finalize(self, self.stopping.set)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        from mindspore import Tensor
+        item = self.queue.get()
+        if isinstance(item, Exception):
+            raise RuntimeError(f"making a training batch failed: {type(item).__name__}: "
+                               f"{item}") from item
+        lr, hr = item
+        return Tensor.from_numpy(lr), Tensor.from_numpy(hr)
+
+    def close(self):
+        """Stop the thread; it finishes the batch it is making (joined here)."""
+        self.stopping.set()
+        self.thread.join()
+
+
+def fill_queue(maker, batches, stopping):
+    """BackgroundBatches' thread: maker(0), maker(1), ... into ``batches`` until
+    ``stopping`` is set; an exception is queued for the consumer and ends it."""
+    def offer(item):
+        while not stopping.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    try:
+        for i in itertools.count():
+            if not offer(maker(i)):
+                return
+    except Exception as err:               # noqa: BLE001  (re-raised by __next__)
+        offer(err)
+
+
+class DatasetBatches:
+    """The same iterator interface over a ``mindspore.dataset`` (worker pipeline)."""
+
+    def __init__(self, dataset):
+        self.batches = dataset.create_tuple_iterator(num_epochs=1)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return tuple(next(self.batches))
+
+    def close(self):
+        """Nothing to stop here: MindSpore ends the workers with the process."""
+
+
+def resolve_num_workers(num_workers, device_target="CPU"):
+    """The config's ``num_workers``: -1 (auto) is 0 on CPU and min(4, cpus) on GPU or
+    Ascend, where the step is fast and batches must be made in parallel."""
+    workers = int(num_workers)
+    if workers < -1:
+        raise ValueError(f"num_workers must be -1 (auto), 0 (a thread of the training "
+                         f"process) or a worker count, got {workers}")
+    if workers == -1:
+        return 0 if str(device_target).upper() == "CPU" else min(4, os.cpu_count() or 1)
+    return workers
+
+
+def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
+                         num_workers=0, rank=0, group_size=1, seed=0, start_iteration=0,
+                         augment=True, min_texture=0.0):
+    """Endless iterator of (lr, hr) float32 Tensors, (B,3,p,p) and (B,3,sp,sp), with a
+    ``close()``: the training loop's data. ``num_workers`` 0 makes the batches in a
+    thread of this process (:class:`BackgroundBatches`); >= 1 runs that many
+    ``mindspore.dataset`` workers (:func:`create_train_dataset`). Either way the
+    batches are the same; the other arguments are as :func:`create_train_dataset`."""
+    if num_workers == 0:
+        return BackgroundBatches(build_batch_maker(
+            hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank, group_size, seed,
+            start_iteration, augment, min_texture))
+    return DatasetBatches(create_train_dataset(
+        hr_dir, scale, lr_patch_size, batch_size, lr_dir, num_workers, rank, group_size,
+        seed, start_iteration, augment, min_texture=min_texture))
 
 
 def use_processes(requested, workers, batch_mb, group_size):
@@ -358,19 +494,26 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None):
 
 
 def measure_throughput(hr_dir, scale=2, lr_patch_size=64, batch_size=16, num_workers=2,
-                       batches=60, warmup=5, python_multiprocessing=None, lr_dir=None):
-    """Samples per second the pipeline delivers (after ``warmup`` batches)."""
+                       batches=60, warmup=5, python_multiprocessing=None, lr_dir=None,
+                       min_texture=0.0):
+    """Samples per second the pipeline delivers (after ``warmup`` batches);
+    ``num_workers`` 0 is the in-process thread of :func:`create_train_batches`."""
     import time
-    dataset = create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=lr_dir,
-                                   num_workers=num_workers,
-                                   python_multiprocessing=python_multiprocessing)
-    stream = dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)
+    if num_workers == 0:
+        stream = create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir,
+                                      num_workers=0, min_texture=min_texture)
+    else:
+        stream = DatasetBatches(create_train_dataset(
+            hr_dir, scale, lr_patch_size, batch_size, lr_dir=lr_dir, num_workers=num_workers,
+            python_multiprocessing=python_multiprocessing, min_texture=min_texture))
     for _ in range(warmup):
         next(stream)
     started = time.perf_counter()
     for _ in range(batches):
         next(stream)
-    return batches * batch_size / (time.perf_counter() - started)
+    rate = batches * batch_size / (time.perf_counter() - started)
+    stream.close()
+    return rate
 
 
 def main(argv=None):
@@ -381,19 +524,22 @@ def main(argv=None):
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--lr_patch_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="0: the in-process thread (the CPU default); N: N dataset workers")
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--kind", choices=["auto", "processes", "threads"], default="auto")
     parser.add_argument("--lr_dir", default=None)
+    parser.add_argument("--min_texture", type=float, default=0.0)
     args = parser.parse_args(argv)
     rate = measure_throughput(args.hr_dir, args.scale, args.lr_patch_size, args.batch_size,
                               args.workers, args.batches,
                               python_multiprocessing={"auto": None, "processes": True,
                                                       "threads": False}[args.kind],
-                              lr_dir=args.lr_dir)
+                              lr_dir=args.lr_dir, min_texture=args.min_texture)
+    kind = "in-process thread" if args.workers == 0 else args.kind
     print(f"{rate:.0f} samples/s ({rate / args.batch_size:.1f} batches/s): x{args.scale}, "
           f"batch {args.batch_size}, LR patch {args.lr_patch_size}, {args.workers} "
-          f"workers ({args.kind}), "
+          f"workers ({kind}), min_texture {args.min_texture}, "
           f"LR {'from ' + args.lr_dir if args.lr_dir else 'on the fly'}")
 
 

@@ -207,13 +207,13 @@ def train(cfg, resume=None, dump_final_weights=None):
             handle.write(" ".join(["python"] + [shlex.quote(a) for a in sys.argv]) + "\n")
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
 
-    from src.data.dataset import create_train_dataset
-    dataset = create_train_dataset(
+    from src.data.dataset import create_train_batches, resolve_num_workers
+    batches = create_train_batches(
         cfg.train_dir, cfg.scale, cfg.lr_patch_size, cfg.batch_size,
-        lr_dir=cfg.train_lr_dir or None, num_workers=cfg.num_workers, rank=rank,
+        lr_dir=cfg.train_lr_dir or None,
+        num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target), rank=rank,
         group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
         min_texture=cfg.min_patch_texture)
-    batches = dataset.create_tuple_iterator(num_epochs=1)
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
     if init_line:
