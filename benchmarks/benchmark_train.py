@@ -82,7 +82,7 @@ def torch_step(cfg, model_cfg, ms_net, lr, hr):
 def fed_step_time(cfg, batch, patch, data_dir, runs, warmup, lr_dir, num_workers, min_texture):
     """Median step time when batches come from the real data pipeline: made in the
     training process (``num_workers`` 0) or by that many mindspore.dataset workers;
-    LR patches made on the fly by MATLAB bicubic or read from ``lr_dir``."""
+    LR images made at start-up by MATLAB bicubic or read from ``lr_dir``."""
     from src.data.dataset import create_train_batches
     from src.engine.train_step import build_train_step
     from src.model.asconvsr import AsConvSRConfig, build_model
@@ -110,7 +110,7 @@ def main():
     parser.add_argument("--real_data", default=None, help="HR folder to time the fed step")
     parser.add_argument("--real_lr_dir", default=None,
                         help="with --real_data: LR patches from this folder (scripts/make_lr.py "
-                             "output) instead of on-the-fly bicubic")
+                             "output) instead of downscaling the HR images at start-up")
     parser.add_argument("--feeders", default="0,2",
                         help="with --real_data: num_workers values to time the fed step with "
                              "(0: in-process thread, the CPU default; N: N dataset workers)")
@@ -146,7 +146,7 @@ def main():
     min_texture = cfg.min_patch_texture if args.min_texture is None else args.min_texture
     if args.real_data:
         print(f"# fed columns: {args.real_data}, LR "
-              f"{'from ' + args.real_lr_dir if args.real_lr_dir else 'made on the fly'}, "
+              f"{'from ' + args.real_lr_dir if args.real_lr_dir else 'made at start-up'}, "
               f"min_texture {min_texture}; the ratio is fed / synthetic")
     for workers in feeders:
         header += f" fed, {feeder_name(workers)} (s) | fed / synthetic |"

@@ -1,5 +1,5 @@
 """Data tests: MATLAB bicubic facts, robust image reading, the deterministic patch
-pipeline (resume, ranks, on-the-fly LR == whole-image LR), bad-data behaviour.
+pipeline (resume, ranks, LR crops == crops of the whole-image LR), bad-data behaviour.
 
 Synthetic images in tmp_path only; nothing here needs scripts/prepare_data.sh.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from src.data.dataset import (BackgroundBatches, PatchSampler, create_train_batches,
-                              create_train_dataset, downscale_crop, load_eval_pairs,
+                              create_train_dataset, load_eval_pairs,
                               load_training_images, luma_texture, mod_crop, patch_texture,
                               resolve_num_workers, stack_nchw_float)
 from src.data.images import ImageError, list_images, read_rgb, write_png
@@ -377,18 +377,6 @@ def test_texture_read_from_the_image_luma_equals_patch_texture(scale):
         hr = images[index][top * scale:(top + 12) * scale, left * scale:(left + 12) * scale]
         assert luma_texture(sampler.luma[index][top:top + 12, left:left + 12]) == \
             patch_texture(hr, scale)
-
-
-@pytest.mark.parametrize("scale", [2, 3])
-def test_on_the_fly_lr_equals_whole_image_downscale_then_crop(scale):
-    image = mod_crop(smooth_image(np.random.default_rng(8), 50, 64), scale)
-    whole = imresize_uint8(image, 1.0 / scale)
-    size = 5
-    lr_h, lr_w = whole.shape[:2]
-    for top in sorted({0, 1, 2, 3, lr_h // 2, lr_h - size - 1, lr_h - size}):
-        for left in sorted({0, 1, 2, lr_w // 3, lr_w - size - 2, lr_w - size}):
-            np.testing.assert_array_equal(downscale_crop(image, scale, top, left, size),
-                                          whole[top:top + size, left:left + size])
 
 
 def test_sampler_pairs_lr_and_hr_crops_and_augments_both_alike(hr_dir):
