@@ -158,7 +158,11 @@ class ControlModule(nn.Cell):
         return logits
 
     def construct(self, x):
-        pooled = x.mean(axis=(2, 3))                          # (B, C): exportable, tileable
+        # Global average pool as a 2-D row mean: MindSpore's CPU ReduceMean over axes
+        # (2, 3) of a 4-D tensor took 3.6 ms with its gradient at batch 16 x 32^2 (x2),
+        # the (B*C, h*w) row mean 0.65 ms. Same numbers up to float rounding.
+        batch, channels = x.shape[0], x.shape[1]
+        pooled = x.reshape(batch * channels, -1).mean(axis=1).reshape(batch, channels)  # (B, C)
         logits = self.fc2(self.relu(self.fc1(pooled)))        # (B, n*rows*E)
         logits = logits.reshape((x.shape[0],) + self.shape)  # (B, n, rows, E)
         return ops.softmax(logits / self.temperature, axis=-1)
@@ -295,9 +299,11 @@ class AssembledBlock(nn.Cell):
         self.relu = nn.ReLU()
 
     def construct(self, x):
-        coeffs = self.control(x)                     # (B, n, rows, E)
+        # unstack, not coeffs[:, i]: three StridedSlice ops (and their gradients) cost
+        # 0.8 ms of a 16 x 64 training step on CPU, the unstack 0.1 ms.
+        coeffs = ops.unstack(self.control(x), axis=1)   # n x (B, rows, E)
         for i, conv in enumerate(self.convs):
-            x = conv(x, coeffs[:, i])                # (B, C, h, w)
+            x = conv(x, coeffs[i])                   # (B, C, h, w)
             if self.relu_flags[i]:
                 x = self.relu(x)
         return x
