@@ -32,7 +32,7 @@ from mindspore import nn, ops, Parameter, Tensor
 
 from src.deploy.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 from src.model.asconvsr import (AsConvSR, AsConvSRConfig, bicubic_phase_kernels,
-                                per_sample_conv)
+                                per_sample_conv, pixel_rows, spatial_mean)
 
 
 class DeployError(ValueError):
@@ -235,7 +235,7 @@ class DeployAsConvSR(DeployBody):
     def construct(self, x):
         feat = self.features(x)
         for block in self.blocks:
-            feat = block(feat, feat.mean(axis=(2, 3)))
+            feat = block(feat, spatial_mean(feat))
         return self.head(feat, x)
 
 
@@ -259,7 +259,7 @@ class StatsNet(DeployBody):
         feat = self.features(x)
         sums = []
         for b, block in enumerate(self.blocks):
-            sums.append((feat * interior).sum(axis=(2, 3)))      # (1, C)
+            sums.append(pixel_rows(feat * interior).sum(axis=1).reshape(1, -1))  # (1, C)
             if b + 1 < len(self.blocks):
                 feat = block(feat, pooled[b:b + 1])
         return ops.concat(sums, axis=0)
