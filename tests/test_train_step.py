@@ -1,4 +1,5 @@
-"""The learning-rate schedule: step decay (paper) with an optional linear warm-up."""
+"""The training step's pieces: the learning-rate schedule (step decay, optional warm-up),
+the Charbonnier loss and the pooled mean, against their plain formulas."""
 import numpy as np
 import pytest
 
@@ -23,3 +24,58 @@ def test_warmup_ramps_linearly_then_decays_in_steps():
     assert np.isclose(schedule.value_at(3000), 2.5e-4)        # then halved every 3000
     no_warmup = StepDecayLR(5e-4, decay_step=3000, gamma=0.5, warmup=0)
     assert no_warmup.value_at(0) == 5e-4
+
+
+
+def _value_and_input_grad(cell, x):
+    import mindspore as ms
+    value, grad = ms.value_and_grad(cell)(ms.Tensor(x))
+    return float(value.asnumpy()), grad.asnumpy()
+
+
+def _charbonnier_of(hr):
+    """A Cell sr -> Charbonnier(sr, hr) (Cells, not lambdas, so graph mode can run it)."""
+    import mindspore as ms
+    from mindspore import nn
+    from src.engine.train_step import CharbonnierLoss
+
+    class LossAgainstHr(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.loss, self.hr = CharbonnierLoss(eps=1e-3), ms.Tensor(hr)
+
+        def construct(self, sr):
+            return self.loss(sr, self.hr)
+    return LossAgainstHr()
+
+
+@pytest.mark.parametrize("use_graph", [False, True])
+def test_charbonnier_row_means_equal_the_mean_over_every_pixel(use_graph, request):
+    """The loss takes per-sample row means (fast on CPU); value and gradient must be the
+    plain mean's: mean(sqrt(d^2 + eps^2)) and d / sqrt(d^2 + eps^2) / N."""
+    if use_graph:
+        request.getfixturevalue("graph_mode")
+    rng = np.random.default_rng(3)
+    sr, hr = (rng.random((2, 3, 10, 14), dtype=np.float32) for _ in range(2))
+    value, grad = _value_and_input_grad(_charbonnier_of(hr), sr)
+    diff = sr.astype(np.float64) - hr
+    per_pixel = np.sqrt(diff ** 2 + 1e-6)
+    assert value == pytest.approx(per_pixel.mean(), rel=1e-6)
+    np.testing.assert_allclose(grad, diff / per_pixel / diff.size, rtol=1e-4, atol=1e-9)
+
+
+def test_spatial_mean_equals_the_mean_over_height_and_width():
+    import mindspore as ms
+    from mindspore import nn
+    from src.model.asconvsr import spatial_mean
+    x = np.random.default_rng(4).random((3, 5, 7, 9), dtype=np.float32)
+    np.testing.assert_allclose(spatial_mean(ms.Tensor(x)).asnumpy(), x.mean(axis=(2, 3)),
+                               rtol=1e-6)
+    weights = np.random.default_rng(5).random((3, 5), dtype=np.float32)
+
+    class WeightedPool(nn.Cell):
+        def construct(self, t):
+            return (spatial_mean(t) * ms.Tensor(weights)).sum()
+    _, grad = _value_and_input_grad(WeightedPool(), x)
+    np.testing.assert_allclose(grad, np.broadcast_to(weights[:, :, None, None] / 63, x.shape),
+                               rtol=1e-6)
