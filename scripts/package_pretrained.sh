@@ -5,11 +5,12 @@
 # A run fine-tuned with --init_weights keeps its starting point: the folder holding the
 # initial checkpoint (itself packaged this way) is copied to pretrained/NAME/init/, after
 # checking its sha256 against the one train.log recorded when the run started, and the
-# shipped config.yaml's init_weights is pointed there (the one line that differs).
+# shipped config.yaml's init_weights is pointed there (the one line that differs); so are
+# the configs of a starting point that was itself fine-tuned (init/init/ ...).
 # Usage: bash scripts/package_pretrained.sh RUN_DIR NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -eq 2 ]] || { sed -n 2,9p "$0"; exit 2; }
+[[ $# -eq 2 ]] || { sed -n 2,10p "$0"; exit 2; }
 RUN=$1; NAME=$2; DEST=pretrained/$NAME
 for f in best.ckpt config.yaml train.log history.json curve.png; do
   [[ -f "$RUN/$f" ]] || { echo "error: $RUN/$f is missing; is '$RUN' a finished train.py run?" >&2; exit 2; }
@@ -34,6 +35,14 @@ cp "$RUN/config.yaml" "$RUN/train.log" "$RUN/history.json" "$RUN/curve.png" "$DE
 if [[ -d "$STAGE/init" ]]; then   # point the shipped config at the shipped starting point
   cp -r "$STAGE/init" "$DEST/init"
   sed -i "s|^init_weights: .*|init_weights: $DEST/init/$(basename "$INIT")  # the run read $INIT; moved by package_pretrained.sh|" "$DEST/config.yaml"
+  # A starting point that was itself fine-tuned carries its own init/ one level down:
+  # re-point every nested config at the folder now beside it (init/init/..., and so on).
+  find "$DEST/init" -name config.yaml | while read -r NESTED; do
+    HERE=$(dirname "$NESTED")
+    FROM=$(sed -n 's/^init_weights: *\([^ #]*\).*/\1/p' "$NESTED" | tr -d "\"'")
+    [[ -n "$FROM" && -d "$HERE/init" ]] || continue
+    sed -i "s|^init_weights: .*|init_weights: $HERE/init/$(basename "$FROM")  # moved by package_pretrained.sh|" "$NESTED"
+  done
 fi
 (cd "$DEST" && find . -type f ! -path ./SHA256SUMS | sed 's|^\./||' | sort | xargs sha256sum > SHA256SUMS)
 echo "packaged $RUN -> $DEST"; cat "$DEST/SHA256SUMS"

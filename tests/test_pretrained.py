@@ -55,12 +55,24 @@ def test_checkpoint_loads_with_its_config_and_upscales(folder):
     assert np.isfinite(sr).all()
 
 
+def init_chain(folder):
+    """The folder and every starting point below it: folder, folder/init, folder/init/init..."""
+    chain = [os.path.normpath(folder)]
+    while os.path.isdir(os.path.join(chain[-1], "init")):
+        chain.append(os.path.join(chain[-1], "init"))
+    return chain
+
+
 @pytest.mark.parametrize("folder", FINE_TUNED, ids=folder_id)
 def test_fine_tuned_checkpoint_ships_the_weights_it_started_from(folder):
+    """At every level of the chain: config.yaml's init_weights is the checkpoint in the
+    init/ beside it, with the sha256 that level's train.log recorded at its start."""
     from src.config import load_config
-    cfg = load_config(os.path.join(folder, "config.yaml"))
-    init_ckpt = os.path.join(ROOT, cfg.init_weights)
-    assert os.path.dirname(init_ckpt) == os.path.join(os.path.normpath(folder), "init")
-    with open(os.path.join(folder, "train.log"), encoding="utf-8") as handle:
-        logged = re.search(r"^initial weights: .* \(sha256 ([0-9a-f]{64})\)", handle.read(), re.M)
-    assert logged and logged.group(1) == sha256_of(init_ckpt)
+    for level in init_chain(folder)[:-1]:
+        cfg = load_config(os.path.join(level, "config.yaml"))
+        init_ckpt = os.path.join(ROOT, cfg.init_weights)
+        assert os.path.dirname(init_ckpt) == os.path.join(level, "init"), level
+        with open(os.path.join(level, "train.log"), encoding="utf-8") as handle:
+            logged = re.search(r"^initial weights: .* \(sha256 ([0-9a-f]{64})\)", handle.read(),
+                               re.M)
+        assert logged and logged.group(1) == sha256_of(init_ckpt), level
