@@ -44,5 +44,8 @@ if [[ -d "$STAGE/init" ]]; then   # point the shipped config at the shipped star
     sed -i "s|^init_weights: .*|init_weights: $HERE/init/$(basename "$FROM")  # moved by package_pretrained.sh|" "$NESTED"
   done
 fi
-(cd "$DEST" && find . -type f ! -path ./SHA256SUMS | sed 's|^\./||' | sort | xargs sha256sum > SHA256SUMS)
+# SHA256SUMS of every folder, deepest first, so each covers the files below it as shipped.
+find "$DEST" -type d | awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- | while read -r DIR; do
+  (cd "$DIR" && find . -type f ! -path ./SHA256SUMS | sed 's|^\./||' | sort | xargs sha256sum > SHA256SUMS)
+done
 echo "packaged $RUN -> $DEST"; cat "$DEST/SHA256SUMS"

@@ -23,6 +23,14 @@ def checkpoint_of(folder):
     return os.path.join(folder, folder_id(folder) + ".ckpt")
 
 
+def init_chain(folder):
+    """The folder and every starting point below it: folder, folder/init, folder/init/init..."""
+    chain = [os.path.normpath(folder)]
+    while os.path.isdir(os.path.join(chain[-1], "init")):
+        chain.append(os.path.join(chain[-1], "init"))
+    return chain
+
+
 def test_the_x2_and_x3_checkpoints_are_shipped():
     names = {folder_id(f) for f in FOLDERS}
     assert {"asconvsr_x2", "asconvsr_x3", "plainconv_x2_baseline"} <= names
@@ -30,17 +38,20 @@ def test_the_x2_and_x3_checkpoints_are_shipped():
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=folder_id)
 def test_every_file_matches_sha256sums(folder):
-    listed = {}
-    with open(os.path.join(folder, "SHA256SUMS"), encoding="utf-8") as handle:
-        for line in handle:
-            digest, name = line.split(maxsplit=1)
-            listed[name.strip()] = digest
-    on_disk = {os.path.relpath(p, folder)
-               for p in glob.glob(os.path.join(folder, "**"), recursive=True)
-               if os.path.isfile(p) and os.path.relpath(p, folder) != "SHA256SUMS"}
-    assert set(listed) == on_disk
-    for name, digest in listed.items():
-        assert sha256_of(os.path.join(folder, name)) == digest, name
+    """The folder's SHA256SUMS, and each init/ level's own, list exactly the files below
+    them with their current digests (``sha256sum -c`` passes at every level)."""
+    for level in init_chain(folder):
+        listed = {}
+        with open(os.path.join(level, "SHA256SUMS"), encoding="utf-8") as handle:
+            for line in handle:
+                digest, name = line.split(maxsplit=1)
+                listed[name.strip()] = digest
+        on_disk = {os.path.relpath(p, level)
+                   for p in glob.glob(os.path.join(level, "**"), recursive=True)
+                   if os.path.isfile(p) and os.path.relpath(p, level) != "SHA256SUMS"}
+        assert set(listed) == on_disk, level
+        for name, digest in listed.items():
+            assert sha256_of(os.path.join(level, name)) == digest, os.path.join(level, name)
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=folder_id)
@@ -53,14 +64,6 @@ def test_checkpoint_loads_with_its_config_and_upscales(folder):
     sr = net(Tensor(lr)).asnumpy()
     assert sr.shape == (1, 3, 24 * model_cfg.scale, 24 * model_cfg.scale)
     assert np.isfinite(sr).all()
-
-
-def init_chain(folder):
-    """The folder and every starting point below it: folder, folder/init, folder/init/init..."""
-    chain = [os.path.normpath(folder)]
-    while os.path.isdir(os.path.join(chain[-1], "init")):
-        chain.append(os.path.join(chain[-1], "init"))
-    return chain
 
 
 @pytest.mark.parametrize("folder", FINE_TUNED, ids=folder_id)
