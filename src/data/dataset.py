@@ -412,7 +412,7 @@ def resolve_num_workers(num_workers, device_target="CPU"):
 
 def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=0, rank=0, group_size=1, seed=0, start_iteration=0,
-                         augment=True, min_texture=0.0):
+                         augment=True, min_texture=0.0, python_multiprocessing=None):
     """Endless iterator of (lr, hr) float32 Tensors, (B,3,p,p) and (B,3,sp,sp), with a
     ``close()``: the training loop's data. ``num_workers`` 0 makes the batches in a
     thread of this process (:class:`BackgroundBatches`); >= 1 runs that many
@@ -424,7 +424,7 @@ def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
             start_iteration, augment, min_texture))
     return DatasetBatches(create_train_dataset(
         hr_dir, scale, lr_patch_size, batch_size, lr_dir, num_workers, rank, group_size,
-        seed, start_iteration, augment, min_texture=min_texture))
+        seed, start_iteration, augment, python_multiprocessing, min_texture))
 
 
 def use_processes(requested, workers, batch_mb, group_size):
@@ -484,13 +484,9 @@ def measure_throughput(hr_dir, scale=2, lr_patch_size=64, batch_size=16, num_wor
     """Samples per second the pipeline delivers (after ``warmup`` batches);
     ``num_workers`` 0 is the in-process thread of :func:`create_train_batches`."""
     import time
-    if num_workers == 0:
-        stream = create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir,
-                                      num_workers=0, min_texture=min_texture)
-    else:
-        stream = DatasetBatches(create_train_dataset(
-            hr_dir, scale, lr_patch_size, batch_size, lr_dir=lr_dir, num_workers=num_workers,
-            python_multiprocessing=python_multiprocessing, min_texture=min_texture))
+    stream = create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir,
+                                  num_workers=num_workers, min_texture=min_texture,
+                                  python_multiprocessing=python_multiprocessing)
     for _ in range(warmup):
         next(stream)
     started = time.perf_counter()
