@@ -5,8 +5,10 @@
 
 Each setting runs in a fresh process (the kernel thread count can be set only once per
 process): CPU kernel threads (``mindspore.device_context.cpu.op_tuning.threads_num``;
-MindSpore's default is 25 whatever the core count), the graph jit level (O0, O1 =
-graph-kernel fusion) and the cores the process may use. It prints the median training
+MindSpore's default is 25 whatever the core count), the graph jit level (O0, O1),
+MindSpore's graph-kernel fusion (``enable_graph_kernel``: element-wise operators fused
+into kernels its AKG compiler builds; our ``graph_kernel`` config key) and the cores the
+process may use. It prints the median training
 step (batch 16, LR patch 64, Charbonnier + Adam) and the median x2 forward of a 960x540
 input, each as a ratio to MindSpore's defaults in the same run. With PyTorch installed,
 the same network's step at 1 and 2 threads is the peer.
@@ -24,10 +26,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (threads_num, jit_level, cores): "all" cores or "1" (pinned by CPU affinity)
+# (threads_num, jit_level or "graph_kernel", cores): "all" cores or "1" (pinned by CPU
+# affinity)
 SETTINGS = [("default", "none", "all"), ("1", "none", "all"), ("2", "none", "all"),
             ("4", "none", "all"), ("default", "O1", "all"), ("2", "O1", "all"),
-            ("default", "none", "1")]
+            ("default", "graph_kernel", "all"), ("default", "none", "1")]
 
 
 def measure_mindspore(config_path, threads, jit_level, runs, warmup):
@@ -36,7 +39,9 @@ def measure_mindspore(config_path, threads, jit_level, runs, warmup):
     import src  # noqa: F401  (runtime environment before mindspore)
     from benchmarks.benchmark_train import median_time
     from src.runtime import setup
-    ms = setup("CPU", "graph", seed=0, jit_level=None if jit_level == "none" else jit_level)
+    fusion = jit_level == "graph_kernel"
+    ms = setup("CPU", "graph", seed=0, graph_kernel=fusion,
+               jit_level=None if jit_level == "none" or fusion else jit_level)
     if threads != "default":
         ms.device_context.cpu.op_tuning.threads_num(int(threads))
     from src.config import load_config
@@ -124,8 +129,9 @@ def main():
     for threads, jit_level, cores in SETTINGS:
         step, forward = run_child(args, threads, jit_level, cores)
         base = base or (step, forward)
-        name = (f"threads_num {threads}, jit_level "
-                f"{'default (O0)' if jit_level == 'none' else jit_level}"
+        level = {"none": "jit_level default (O0)",
+                 "graph_kernel": "graph_kernel True"}.get(jit_level, f"jit_level {jit_level}")
+        name = (f"threads_num {threads}, {level}"
                 f"{', pinned to 1 core' if cores == '1' else ''}")
         print(f"| {name} | {step * 1e3:.1f} | {step / base[0]:.2f}x | {forward * 1e3:.1f} | "
               f"{forward / base[1]:.2f}x |", flush=True)
