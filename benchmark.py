@@ -2,7 +2,6 @@
 
     python benchmark.py [--runs 5] [--warmup 2] [--tracks x2,x3] [--small]
     python benchmark.py --device GPU --fp16          # for GPU users
-    python benchmark.py --graph_kernel               # + rows with kernel fusion on
 
 x2: 1920x1080 -> 3840x2160 with configs/asconvsr_x2.yaml; x3: 1280x720 -> 3840x2160 with
 configs/asconvsr_x3.yaml; batch 1, freshly initialised weights (timing does not depend
@@ -28,8 +27,6 @@ def parse_args(argv=None):
                         help="float16 MindSpore rows (GPU/Ascend); ONNX Runtime stays fp32")
     parser.add_argument("--jit_level", default=None, choices=["O0", "O1"],
                         help="MindSpore graph-kernel level (default: MindSpore's)")
-    parser.add_argument("--graph_kernel", action="store_true",
-                        help="also time the MindSpore rows compiled with graph-kernel fusion")
     args = parser.parse_args(argv)
     args.tracks = [t.strip() for t in args.tracks.split(",") if t.strip()]
     if not set(args.tracks) <= {"x2", "x3"} or not args.tracks:

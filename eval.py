@@ -183,8 +183,7 @@ def main(argv=None):
     if crop < 0:
         raise ConfigError(f"--crop_border must be >= 0, got {crop}")
     from src.runtime import setup
-    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id,
-          graph_kernel=cfg.graph_kernel)
+    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.evaluate import make_predictor
     from src.model.complexity import count_params
     from src.checkpoint import load_trained_model

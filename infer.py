@@ -51,8 +51,7 @@ def main():
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
     from src.runtime import setup
-    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id,
-          graph_kernel=cfg.graph_kernel)
+    setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.deploy.infer_jobs import plan_jobs, run_jobs
     from src.deploy.runners import open_model
     jobs = plan_jobs(extras.input, extras.output, extras.ext)

@@ -23,7 +23,7 @@ def extra_args(parser):
 def main():
     cfg, extras = parse_config(description=__doc__.splitlines()[0], extra_args=extra_args)
     from src.runtime import setup
-    setup(cfg.device_target, cfg.mode, seed=cfg.seed, graph_kernel=cfg.graph_kernel)
+    setup(cfg.device_target, cfg.mode, seed=cfg.seed)
     from src.engine.trainer import train, TrainingStopped
     try:
         train(cfg, resume=extras.resume, dump_final_weights=extras.dump_final_weights)

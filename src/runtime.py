@@ -25,8 +25,7 @@ def env_was_applied_in_time():
     return bool(env_state["applied_before_mindspore"])
 
 
-def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None,
-          graph_kernel=False):
+def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None):
     """Configure MindSpore for this process.
 
     Args:
@@ -35,7 +34,6 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None,
         device_id: accelerator index; defaults to the launcher's ``DEVICE_ID`` or 0.
         seed: global seed for MindSpore and numpy (None leaves them alone).
         jit_level: MindSpore graph-kernel level ("O0", "O1"); None keeps the default.
-        graph_kernel: fuse element-wise operators (see :func:`use_graph_kernel`).
     """
     apply_env_defaults()
     import mindspore as ms
@@ -54,40 +52,11 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None,
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     if jit_level:
         ms.set_context(jit_config={"jit_level": jit_level})
-    if graph_kernel:
-        use_graph_kernel(ms)
     if seed is not None:
         import numpy as np
         ms.set_seed(seed)
         np.random.seed(seed)
     return ms
-
-
-def use_graph_kernel(ms, enabled=True):
-    """Turn MindSpore's graph-kernel fusion on (or off) for graphs compiled from now on.
-
-    It fuses the element-wise operators (ReLU, the residual add, the pixel (un)shuffle
-    reshapes) into kernels that MindSpore's AKG compiler builds at graph compile time.
-    On our 2-core CPU it makes a 1080p x2 forward about 10% faster but compiles each new
-    input size 2-4x longer and makes the x2 training step slower (README, Performance),
-    so it is a config key (``graph_kernel``), off by default: worth it for a stream of
-    same-size inputs (video, tiles, benchmark.py --graph_kernel), not for a folder of
-    photos of different sizes. AKG imports ``decorator`` (in requirements.txt) and
-    writes its kernels under ``MS_COMPILER_CACHE_PATH`` (we default it to a folder in
-    the temp dir, so the working directory stays clean apart from AKG's own
-    ``dsa_transfrom.log`` debug file, which it always writes there).
-    """
-    if enabled:
-        try:
-            import decorator  # noqa: F401  (AKG needs it; fail here, not in its compile server)
-        except ImportError as err:
-            raise ValueError("graph_kernel: MindSpore's kernel compiler needs the 'decorator' "
-                             "package; run bash scripts/setup.sh (or pip install -r "
-                             "requirements.txt) or set graph_kernel False") from err
-        import tempfile
-        os.environ.setdefault("MS_COMPILER_CACHE_PATH",
-                              os.path.join(tempfile.gettempdir(), "asconvsr_kernel_cache"))
-    ms.set_context(enable_graph_kernel=bool(enabled))
 
 
 def describe():

@@ -10,10 +10,6 @@ output as a numpy array (so every row pays for its own output copy). Rows:
     MINDIR (GraphCell)                    the deploy cell exported for this size, ms.load
     ONNX Runtime                          the deploy cell exported to ONNX, CPU provider
 
-With ``--graph_kernel`` the training cell, the deploy cell and the MINDIR are timed a
-second time, as new cells compiled with MindSpore's graph-kernel fusion on (rows ending
-"+ kernel fusion"; src/runtime.py ``use_graph_kernel``), in the same run as the rest.
-
 Weights are freshly initialised (timing does not depend on their values). MACs are the
 analytic count of src/model/complexity.py; GMAC/s = MACs / median latency.
 """
@@ -174,43 +170,12 @@ def time_track(name, cfg_path, height, width, args, log):
         rows.append(("MINDIR (GraphCell)", median_seconds(
             mindspore_call(graph, x_ms, args.device), args.warmup, args.runs)))
         log(f"  {name} MINDIR: {rows[-1][1] * 1e3:.1f} ms")
-        if getattr(args, "graph_kernel", False):
-            rows += time_fused(net, mindir, x_ms, args, lambda label: log(f"  {name} {label}"))
         call = onnx_call(onnx_path, x, args.device) if onnx_path else None
         if call is not None:
             rows.append(("ONNX Runtime" + (" (fp32)" if args.fp16 else ""),
                          median_seconds(call, args.warmup, args.runs)))
             log(f"  {name} ONNX Runtime: {rows[-1][1] * 1e3:.1f} ms")
     return rows, count_macs(cfg, height, width), count_params(cfg)
-
-
-def time_fused(net, mindir, x_ms, args, log):
-    """Rows for fresh copies of the training cell, the deploy cell and the MINDIR, each
-    compiled with graph-kernel fusion on (compiled graphs keep the setting they were
-    built with, so the other rows are unaffected); fusion is off again afterwards."""
-    import mindspore as ms
-    from mindspore import nn
-    from src.deploy.network import copy_parameters, deploy_from_training
-    from src.model.asconvsr import build_model
-    from src.runtime import use_graph_kernel
-    training_copy = copy_parameters(net, build_model(net.cfg))
-    training_copy.set_train(False)
-    cells = {"MindSpore graph, training cell + kernel fusion": training_copy,
-             "MindSpore graph, deploy cell + kernel fusion": deploy_from_training(net)}
-    if args.fp16:
-        cells = {label: ms.amp.auto_mixed_precision(cell, amp_level="O3")
-                 for label, cell in cells.items()}
-    rows = []
-    use_graph_kernel(ms)
-    try:
-        cells["MINDIR (GraphCell) + kernel fusion"] = nn.GraphCell(ms.load(mindir))
-        for label, cell in cells.items():
-            rows.append((label, median_seconds(mindspore_call(cell, x_ms, args.device),
-                                               args.warmup, args.runs)))
-            log(f"{label}: {rows[-1][1] * 1e3:.1f} ms")
-    finally:
-        use_graph_kernel(ms, enabled=False)
-    return rows
 
 
 def matmul_reference(args):
