@@ -7,10 +7,12 @@ Each setting runs in a fresh process (the kernel thread count can be set only on
 process): CPU kernel threads (``mindspore.device_context.cpu.op_tuning.threads_num``;
 MindSpore's default is 25 whatever the core count), the graph jit level (O0, O1),
 MindSpore's graph-kernel fusion (``enable_graph_kernel``: element-wise operators fused
-into kernels its AKG compiler builds; our ``graph_kernel`` config key) and the cores the
-process may use. It prints the median training
-step (batch 16, LR patch 64, Charbonnier + Adam) and the median x2 forward of a 960x540
-input, each as a ratio to MindSpore's defaults in the same run. With PyTorch installed,
+into kernels its AKG compiler builds; needs ``pip install decorator``) and the cores the
+process may use. It prints the median training step (batch 16, LR patch 64, Charbonnier
++ Adam) and the median x2 forward of a 960x540 input, each as a ratio to MindSpore's
+defaults in the same run. Separate processes differ by 10-15% here, so a small gap
+between two rows is noise; benchmarks/graph_kernel_ab.py times fusion against no
+fusion within one process. With PyTorch installed,
 the same network's step at 1 and 2 threads is the peer.
 
 ``threads_num 1`` does not make MindSpore single-core: its actor thread and one kernel
@@ -20,6 +22,7 @@ how well each framework uses the second core. The project keeps whichever settin
 (see README, Performance).
 """
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -40,8 +43,12 @@ def measure_mindspore(config_path, threads, jit_level, runs, warmup):
     from benchmarks.benchmark_train import median_time
     from src.runtime import setup
     fusion = jit_level == "graph_kernel"
-    ms = setup("CPU", "graph", seed=0, graph_kernel=fusion,
+    ms = setup("CPU", "graph", seed=0,
                jit_level=None if jit_level == "none" or fusion else jit_level)
+    if fusion:      # AKG's kernels go to a temporary folder, not the working directory
+        import tempfile
+        os.environ.setdefault("MS_COMPILER_CACHE_PATH", tempfile.mkdtemp(prefix="akg_"))
+        ms.set_context(enable_graph_kernel=True)
     if threads != "default":
         ms.device_context.cpu.op_tuning.threads_num(int(threads))
     from src.config import load_config
@@ -127,6 +134,10 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     base = None
     for threads, jit_level, cores in SETTINGS:
+        if jit_level == "graph_kernel" and importlib.util.find_spec("decorator") is None:
+            print("| graph_kernel True: skipped, MindSpore's AKG compiler needs "
+                  "`pip install decorator` | | | | |")
+            continue
         step, forward = run_child(args, threads, jit_level, cores)
         base = base or (step, forward)
         level = {"none": "jit_level default (O0)",
