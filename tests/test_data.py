@@ -505,6 +505,28 @@ def test_missing_lr_folder_is_a_clear_error(hr_dir, tmp_path):
         create_train_dataset(hr_dir, 2, 8, 2, lr_dir=str(tmp_path / "nope"))
 
 
+def test_multiscale_folder_holds_the_originals_and_bicubic_copies(hr_dir, tmp_path):
+    from src.data.prepare import make_multiscale_folder
+    out = str(tmp_path / "ms")
+    assert make_multiscale_folder(hr_dir, [0.75, 0.5], out) == (3 * len(SIZES), 0, [])
+    names = [os.path.basename(p) for p in list_images(out)]
+    assert names == [f"000{i}{suffix}.png" for i in (1, 2, 3) for suffix in ("", "_s50", "_s75")]
+    for i, (h, w) in enumerate(SIZES):
+        hr = read_rgb(os.path.join(hr_dir, f"000{i + 1}.png"))
+        np.testing.assert_array_equal(read_rgb(os.path.join(out, f"000{i + 1}.png")), hr)
+        half = read_rgb(os.path.join(out, f"000{i + 1}_s50.png"))
+        assert half.shape == (-(-h // 2), -(-w // 2), 3)
+        np.testing.assert_array_equal(half, imresize_uint8(hr, 0.5))
+    assert make_multiscale_folder(hr_dir, [0.75, 0.5], out) == (0, 3 * len(SIZES), [])
+
+
+@pytest.mark.parametrize("factors", [[1.0], [0.5, 1.5], [0.5, 0.501]])
+def test_multiscale_factors_outside_0_1_or_repeated_are_refused(hr_dir, tmp_path, factors):
+    from src.data.prepare import make_multiscale_folder
+    with pytest.raises(ValueError, match="--factors"):
+        make_multiscale_folder(hr_dir, factors, str(tmp_path / "ms"))
+
+
 # ---------------------------------------------------------------- bad data
 
 def test_bad_files_are_skipped_or_converted_with_warnings(tmp_path, caplog):

@@ -2,6 +2,7 @@
 
     python -m src.data.prepare [--data_dir data] [--cache_dir DATA_DIR/.cache]
     python -m src.data.prepare make_lr --hr_dir D --scale 2 [3 ...] --out_dir D_LR
+    python -m src.data.prepare make_multiscale --hr_dir D --factors 0.75 0.5 --out_dir D_MS
 
 * train/: the hand-picked photographs listed in ``src/data/manifest.json`` from the
   Debian packages lomiri-wallpapers-16.04, mate-backgrounds (nature/),
@@ -323,6 +324,46 @@ def make_lr_folder(hr_dir, scales, out_dir, overwrite=False):
     return written, kept, skipped
 
 
+def multiscale_name(stem, factor):
+    """``{stem}_s75`` for factor 0.75: the file stem of a downscaled copy."""
+    return f"{stem}_s{int(round(factor * 100))}"
+
+
+def make_multiscale_folder(hr_dir, factors, out_dir, overwrite=False):
+    """A training folder holding every HR image of ``hr_dir`` as PNG (``{stem}.png``)
+    and, for each factor f in (0, 1), a copy downscaled by f with MATLAB bicubic
+    (``{stem}_s{100 f}.png``). Like BasicSR's multi-scale DF2K, it gives a small photo
+    set more detail per pixel: a downscaled photo is sharper than the original.
+    Existing files are kept unless ``overwrite``; unreadable images are skipped with
+    a warning. Returns (written, kept, skipped)."""
+    factors = [float(f) for f in factors]
+    bad = [f for f in factors if not 0.0 < f < 1.0]
+    if bad or len({multiscale_name("", f) for f in factors}) != len(factors):
+        raise ValueError(f"--factors must be distinct downscale factors in (0, 1) (the "
+                         f"original is always kept), got {factors}")
+    written = kept = 0
+    skipped = []
+    for path in list_images(hr_dir):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        targets = {1.0: os.path.join(out_dir, f"{stem}.png")}
+        targets.update({f: os.path.join(out_dir, multiscale_name(stem, f) + ".png")
+                        for f in factors})
+        todo = {f: t for f, t in targets.items() if overwrite or not os.path.isfile(t)}
+        kept += len(targets) - len(todo)
+        if not todo:
+            continue
+        try:
+            hr = read_rgb(path)
+        except ImageError as err:
+            warn(f"skipped: {err}")
+            skipped.append(path)
+            continue
+        for factor, target in todo.items():
+            write_png(target, hr if factor == 1.0 else imresize_uint8(hr, factor))
+            written += 1
+    return written, kept, skipped
+
+
 def prepare(data_dir="data", cache_dir=None, splits=("train", "val"), manifest_path=MANIFEST):
     """Build the requested splits; returns {split: (made, kept, skipped names)}."""
     manifest = load_manifest(manifest_path)
@@ -356,6 +397,19 @@ def main(argv=None):
         written, kept, skipped = make_lr_folder(args.hr_dir, args.scale, args.out_dir,
                                                 args.overwrite)
         print(f"[make_lr] {written} LR files written, {kept} already there, "
+              f"{len(skipped)} HR files skipped -> {args.out_dir}", flush=True)
+        return 0
+    if argv[:1] == ["make_multiscale"]:
+        parser = argparse.ArgumentParser(prog="make_multiscale",
+                                         description=make_multiscale_folder.__doc__)
+        parser.add_argument("--hr_dir", required=True)
+        parser.add_argument("--factors", type=float, nargs="+", default=[0.75, 0.5])
+        parser.add_argument("--out_dir", required=True)
+        parser.add_argument("--overwrite", action="store_true")
+        args = parser.parse_args(argv[1:])
+        written, kept, skipped = make_multiscale_folder(args.hr_dir, args.factors,
+                                                        args.out_dir, args.overwrite)
+        print(f"[make_multiscale] {written} images written, {kept} already there, "
               f"{len(skipped)} HR files skipped -> {args.out_dir}", flush=True)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
