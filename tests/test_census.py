@@ -4,7 +4,7 @@ import numpy as np
 from mindspore import Tensor
 
 from src.model.asconvsr import AsConvSRConfig, build_model
-from src.model.census import centre_crops, relu_census
+from src.model.census import centre_crops, relu_census, relu_outputs
 from tests.test_model import TINY, nearest, rand, run
 
 
@@ -36,3 +36,20 @@ def test_centre_crops_round_to_the_unshuffle_factor_and_skip_small_images():
     crops = centre_crops([big, small, big], 25, 4)
     assert crops.shape == (2, 3, 24, 24) and crops.dtype == np.float32
     assert centre_crops([small], 25, 4) is None
+
+
+def test_census_sees_the_activations_of_the_real_forward():
+    """relu_outputs re-walks the network outside construct; forward hooks on the ReLU
+    cells record what construct itself computes, and the two must agree."""
+    net = build_model(AsConvSRConfig(**TINY))
+    x = Tensor(rand(2, 3, 12, 12))
+    seen = []
+    hooks = [relu.register_forward_hook(lambda cell, inputs, output: seen.append(output.asnumpy()))
+             for relu in (net.relu, net.blocks[0].relu)]
+    net(x)
+    for hook in hooks:
+        hook.remove()
+    walked = [out.asnumpy() for _, out in relu_outputs(net, x)]
+    assert len(seen) == len(walked) == 4
+    for forward, census in zip(seen, walked):
+        np.testing.assert_array_equal(forward, census)
