@@ -12,11 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (environment defaults; no mindspore needed here)
-from src.data.prepare import PrepareError, main  # noqa: E402
+from src.data.prepare import cli  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(["make_lr"] + sys.argv[1:]))
-    except (PrepareError, ValueError) as err:
-        print(f"[make_lr] error: {err}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(cli(["make_lr"] + sys.argv[1:], "make_lr"))

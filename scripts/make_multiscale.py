@@ -14,11 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (environment defaults; no mindspore needed here)
-from src.data.prepare import PrepareError, main  # noqa: E402
+from src.data.prepare import cli  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(["make_multiscale"] + sys.argv[1:]))
-    except (PrepareError, ValueError) as err:
-        print(f"[make_multiscale] error: {err}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(cli(["make_multiscale"] + sys.argv[1:], "make_multiscale"))

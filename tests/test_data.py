@@ -636,3 +636,16 @@ def test_train_photos_are_shrunk_to_the_longer_side_limit():
     assert shrink_to_max_side(wide, 2040).shape == (680, 2040, 3)
     small = np.zeros((300, 400, 3), np.uint8)
     assert shrink_to_max_side(small, 2040) is small
+
+
+def test_make_multiscale_script_bad_factor_is_one_line(hr_dir, tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "make_multiscale.py"),
+                          "--hr_dir", hr_dir, "--factors", "1.5", "--out_dir",
+                          str(tmp_path / "ms")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "[make_multiscale] error: --factors must be distinct downscale factors in (0, 1) "
+        "(the original is always kept), got [1.5]"]

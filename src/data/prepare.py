@@ -297,20 +297,17 @@ def write_attribution(manifest, data_dir):
     os.replace(tmp, os.path.join(data_dir, "ATTRIBUTION.txt"))
 
 
-def make_lr_folder(hr_dir, scales, out_dir, overwrite=False):
-    """DIV2K-layout LR folders: ``out_dir/X{s}/{stem}x{s}.png`` = imresize_uint8 of
-    the HR image mod-cropped to s. Existing files are kept unless ``overwrite``;
-    unreadable HR files are skipped with a warning. Returns (written, kept, skipped)."""
-    from src.data.dataset import check_scale, mod_crop
-    scales = [check_scale(s) for s in scales]
+def derive_folder(hr_dir, targets_of, derive, overwrite=False):
+    """For each image of ``hr_dir``: ``targets_of(stem)`` -> {key: output path}; writes
+    ``derive(hr, key)`` as PNG to each path not there yet (every path if ``overwrite``).
+    Unreadable images are skipped with a warning. Returns (written, kept, skipped)."""
     written = kept = 0
     skipped = []
     for path in list_images(hr_dir):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        targets = {s: os.path.join(out_dir, f"X{s}", f"{stem}x{s}.png") for s in scales}
-        targets = {s: t for s, t in targets.items() if overwrite or not os.path.isfile(t)}
-        kept += len(scales) - len(targets)
-        if not targets:
+        targets = targets_of(os.path.splitext(os.path.basename(path))[0])
+        todo = {key: t for key, t in targets.items() if overwrite or not os.path.isfile(t)}
+        kept += len(targets) - len(todo)
+        if not todo:
             continue
         try:
             hr = read_rgb(path)
@@ -318,10 +315,22 @@ def make_lr_folder(hr_dir, scales, out_dir, overwrite=False):
             warn(f"skipped: {err}")
             skipped.append(path)
             continue
-        for s, target in targets.items():
-            write_png(target, imresize_uint8(mod_crop(hr, s), 1.0 / s))
+        for key, target in todo.items():
+            write_png(target, derive(hr, key))
             written += 1
     return written, kept, skipped
+
+
+def make_lr_folder(hr_dir, scales, out_dir, overwrite=False):
+    """DIV2K-layout LR folders: ``out_dir/X{s}/{stem}x{s}.png`` = imresize_uint8 of
+    the HR image mod-cropped to s. Existing files are kept unless ``overwrite``;
+    unreadable HR files are skipped with a warning. Returns (written, kept, skipped)."""
+    from src.data.dataset import check_scale, mod_crop
+    scales = [check_scale(s) for s in scales]
+    return derive_folder(
+        hr_dir, lambda stem: {s: os.path.join(out_dir, f"X{s}", f"{stem}x{s}.png")
+                              for s in scales},
+        lambda hr, s: imresize_uint8(mod_crop(hr, s), 1.0 / s), overwrite)
 
 
 def multiscale_name(stem, factor):
@@ -341,27 +350,13 @@ def make_multiscale_folder(hr_dir, factors, out_dir, overwrite=False):
     if bad or len({multiscale_name("", f) for f in factors}) != len(factors):
         raise ValueError(f"--factors must be distinct downscale factors in (0, 1) (the "
                          f"original is always kept), got {factors}")
-    written = kept = 0
-    skipped = []
-    for path in list_images(hr_dir):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        targets = {1.0: os.path.join(out_dir, f"{stem}.png")}
-        targets.update({f: os.path.join(out_dir, multiscale_name(stem, f) + ".png")
-                        for f in factors})
-        todo = {f: t for f, t in targets.items() if overwrite or not os.path.isfile(t)}
-        kept += len(targets) - len(todo)
-        if not todo:
-            continue
-        try:
-            hr = read_rgb(path)
-        except ImageError as err:
-            warn(f"skipped: {err}")
-            skipped.append(path)
-            continue
-        for factor, target in todo.items():
-            write_png(target, hr if factor == 1.0 else imresize_uint8(hr, factor))
-            written += 1
-    return written, kept, skipped
+
+    def targets_of(stem):
+        names = {1.0: stem, **{f: multiscale_name(stem, f) for f in factors}}
+        return {f: os.path.join(out_dir, f"{name}.png") for f, name in names.items()}
+
+    return derive_folder(hr_dir, targets_of,
+                         lambda hr, f: hr if f == 1.0 else imresize_uint8(hr, f), overwrite)
 
 
 def prepare(data_dir="data", cache_dir=None, splits=("train", "val"), manifest_path=MANIFEST):
@@ -421,9 +416,15 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
+def cli(argv, prog):
+    """``main(argv)`` for a command line: a PrepareError or ValueError becomes one line,
+    ``[prog] error: ...``, and exit status 1."""
     try:
-        sys.exit(main())
+        return main(argv)
     except (PrepareError, ValueError) as err:
-        print(f"[prepare_data] error: {err}", file=sys.stderr)
-        sys.exit(1)
+        print(f"[{prog}] error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:], "prepare_data"))
