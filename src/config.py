@@ -137,10 +137,12 @@ def build_parser(defaults, helps, choices, description):
                         help="YAML file whose keys override default_config.yaml "
                              "(a preset in configs/ or a run's saved config.yaml)")
     for key, default in defaults.items():
-        kwargs = {"default": argparse.SUPPRESS, "metavar": _type_name(default).upper(),
-                  "help": f"{helps.get(key, '')} (default: {default!r})"}
+        text = f"{helps.get(key, '')} (default: {default!r})"
         if key in choices:
-            kwargs["help"] += f" choices: {choices[key]}"
+            text += f" choices: {choices[key]}"
+        # argparse %-formats help strings: a literal "40% of" would crash --help.
+        kwargs = {"default": argparse.SUPPRESS, "metavar": _type_name(default).upper(),
+                  "help": text.replace("%", "%%")}
         parser.add_argument(f"--{key}", **kwargs)
     return parser
 

@@ -71,3 +71,18 @@ def test_every_key_has_help_text():
     from src.config import load_defaults
     values, helps, _ = load_defaults()
     assert set(values) == set(helps)
+
+
+@pytest.mark.parametrize("entry", ["train.py", "eval.py", "infer.py", "export.py", "benchmark.py"])
+def test_help_prints_every_entry_points_flags(entry):
+    """--help renders every help text (argparse %-formats them: a bare '%' crashed it)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, entry, "--help"], capture_output=True, text=True,
+                         timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert "usage:" in out.stdout
+    if entry != "benchmark.py":
+        assert "--min_patch_texture" in out.stdout and "40% of" in out.stdout
