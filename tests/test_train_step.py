@@ -79,3 +79,15 @@ def test_spatial_mean_equals_the_mean_over_height_and_width():
     _, grad = _value_and_input_grad(WeightedPool(), x)
     np.testing.assert_allclose(grad, np.broadcast_to(weights[:, :, None, None] / 63, x.shape),
                                rtol=1e-6)
+
+
+def test_mse_loss_is_the_mean_squared_error_and_the_loss_key_picks_it():
+    import mindspore as ms
+    from src.config import load_config
+    from src.engine.train_step import CharbonnierLoss, MSELoss, make_loss
+    rng = np.random.default_rng(6)
+    sr, hr = (rng.random((2, 3, 6, 10), dtype=np.float32) for _ in range(2))
+    value = float(MSELoss()(ms.Tensor(sr), ms.Tensor(hr)).asnumpy())
+    assert value == pytest.approx(np.mean((sr.astype(np.float64) - hr) ** 2), rel=1e-6)
+    assert isinstance(make_loss(load_config(None, {"loss": "mse"})), MSELoss)
+    assert isinstance(make_loss(load_config(None)), CharbonnierLoss)

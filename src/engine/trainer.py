@@ -139,7 +139,7 @@ def trim_history(history, iteration):
     return history
 
 
-def plot_curves(history, path):
+def plot_curves(history, path, loss_name="charbonnier"):
     """loss and val PSNR-Y against iterations, one PNG (Agg backend, no display)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -149,7 +149,7 @@ def plot_curves(history, path):
         its, losses = zip(*history["loss"])
         ax_loss.plot(its, losses, lw=0.8)
         ax_loss.set_yscale("log")
-    ax_loss.set(xlabel="iteration", ylabel="Charbonnier loss", title="training loss")
+    ax_loss.set(xlabel="iteration", ylabel=f"{'MSE' if loss_name == 'mse' else 'Charbonnier'} loss", title="training loss")
     if history["val"]:
         its = [v["iteration"] for v in history["val"]]
         ax_psnr.plot(its, [v["psnr_y"] for v in history["val"]], "o-", label="AsConvSR")
@@ -247,7 +247,7 @@ def train(cfg, resume=None, dump_final_weights=None):
                                    append_dict={"iteration": iteration})
             last_good = iteration
             run.save_history(history)
-            plot_curves(history, run.file("curve.png"))
+            plot_curves(history, run.file("curve.png"), cfg.loss)
         tick += time.time() - paused        # it/s and ETA count training steps only
     if dump_final_weights:
         os.makedirs(dump_final_weights, exist_ok=True)
