@@ -1,0 +1,72 @@
+"""The control probe: a control module that ignores its input reads as static, one that
+does not reads as dynamic, and swapping in fixed coefficients changes nothing else."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mindspore import Tensor
+
+from src.model.asconvsr import AsConvSRConfig, build_model
+from src.model.control_probe import control_probe, forward_with_fixed_coefficients
+from tests.test_model import TINY, rand
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def images(count, size=12):
+    return [Tensor(rand(1, 3, size, size, seed=k)) for k in range(count)]
+
+
+def test_a_control_module_that_ignores_its_input_is_static():
+    """fc2's weight at zero: every input gets fc2's bias as logits, the same coefficients."""
+    net = build_model(AsConvSRConfig(**TINY))
+    fc2 = net.blocks[0].control.fc2
+    fc2.weight.set_data(Tensor(np.zeros(fc2.weight.shape, np.float32)))
+    targets = [np.zeros((24, 24, 3), np.uint8) for _ in range(3)]
+    result = control_probe(net, images(3), targets, border=2)
+    assert all(row["spread"] < 1e-6 for row in result["per_conv"])
+    assert result["frozen_rms"] < 1e-4 and result["psnr_y"] == result["psnr_y_frozen"]
+    assert [(r["block"], r["conv"]) for r in result["per_conv"]] == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_an_input_dependent_control_module_is_seen_moving_the_output():
+    net = build_model(AsConvSRConfig(**TINY, temperature=1.0))
+    fc2 = net.blocks[0].control.fc2
+    fc2.weight.set_data(Tensor(fc2.weight.asnumpy() * 50))
+    result = control_probe(net, images(3))
+    assert all(row["spread"] > 0.01 for row in result["per_conv"])
+    assert result["frozen_rms"] > 0.01 and "psnr_y" not in result
+
+
+def test_fixed_coefficients_reproduce_the_network_and_are_swapped_back():
+    net = build_model(AsConvSRConfig(**TINY))
+    block = net.blocks[0]
+    control = block.control
+    x = Tensor(rand(1, 3, 12, 12))
+    from src.model.control_probe import block_inputs
+    own = block.control(block_inputs(net, x)[0]).asnumpy()[0]     # (n, rows, E)
+    np.testing.assert_allclose(forward_with_fixed_coefficients(net, x, [own]).asnumpy(),
+                               net(x).asnumpy(), atol=1e-6)
+    assert block.control is control
+
+
+def test_a_plain_network_has_nothing_to_probe():
+    with pytest.raises(ValueError, match="block_type plain"):
+        control_probe(build_model(AsConvSRConfig(**TINY, block_type="plain")), images(2))
+
+
+def test_the_script_refuses_a_plain_checkpoint_in_one_line(tmp_path):
+    import mindspore as ms
+    net = build_model(AsConvSRConfig(**TINY, block_type="plain"))
+    ckpt = str(tmp_path / "plain.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    config = tmp_path / "config.yaml"
+    config.write_text("channels: 8\nnum_kernels: 4\nblock_type: plain\n")
+    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: '{ckpt}' is a plain-conv network (block_type plain): it has no control "
+        f"module to probe")
