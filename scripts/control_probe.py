@@ -14,7 +14,8 @@ samples (0 = the same kernels for every input); then how much the output moves (
 max, 8-bit levels) when every sample gets the mean coefficients instead of its own, and
 for the photos the mean PSNR-Y (crop = scale) both ways.
 Conventions are in src/model/control_probe.py. Uses the config.yaml beside the
-checkpoint unless --config_path is given.
+checkpoint unless --config_path is given; --fresh probes a newly initialised network of
+that config instead (seed 0), the point training started from.
 """
 import argparse
 import os
@@ -65,9 +66,12 @@ def main():
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data_dir", default="data/val")
     parser.add_argument("--crop", type=int, default=64, help="crop side (LR pixels)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="probe a freshly initialised network of the checkpoint's config "
+                             "(seed 0) instead of its weights: what training started from")
     args = parser.parse_args()
     from src.runtime import setup
-    setup("CPU", "pynative")
+    setup("CPU", "pynative", seed=0)
     from src.checkpoint import CheckpointError, config_for_checkpoint, load_trained_model
     from src.data.dataset import load_eval_pairs
     from src.model.control_probe import control_probe
@@ -78,6 +82,10 @@ def main():
         net, model_cfg = load_trained_model(cfg, args.ckpt_path)
     except CheckpointError as err:
         sys.exit(f"error: {err}")
+    if args.fresh:
+        from src.model.asconvsr import build_model
+        net = build_model(model_cfg)
+        net.set_train(False)
     if model_cfg.block_type == "plain":
         sys.exit(f"error: '{args.ckpt_path}' is a plain-conv network (block_type plain): "
                  f"it has no control module to probe")
@@ -91,7 +99,8 @@ def main():
     targets = [hr[:x.shape[2] * scale, :x.shape[3] * scale] for x, (_, _, hr) in zip(photos, pairs)]
     crops = [as_input(c, multiple) for _, lr, _ in pairs
              for c in quadrant_crops(lr, args.crop, multiple)]
-    print(f"{args.ckpt_path}: E = {model_cfg.num_kernels}, temperature "
+    what = f"a fresh network of {args.ckpt_path}'s config" if args.fresh else args.ckpt_path
+    print(f"{what}: E = {model_cfg.num_kernels}, temperature "
           f"{model_cfg.temperature:g}; val photos from {args.data_dir}")
     print_probe("photos", control_probe(net, photos, targets, border=scale), len(photos))
     if len(crops) >= 2:

@@ -70,3 +70,26 @@ def test_the_script_refuses_a_plain_checkpoint_in_one_line(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == (
         f"error: '{ckpt}' is a plain-conv network (block_type plain): it has no control "
         f"module to probe")
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_the_script_probes_photos_and_crops_of_a_folder(tmp_path, fresh):
+    import mindspore as ms
+    from PIL import Image
+    net = build_model(AsConvSRConfig(**TINY))
+    ckpt = str(tmp_path / "tiny.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    (tmp_path / "config.yaml").write_text("channels: 8\nnum_kernels: 4\n")
+    photos = tmp_path / "val"
+    photos.mkdir()
+    for k in range(2):
+        Image.fromarray((rand(48, 40, 3, seed=k) * 255).astype(np.uint8)).save(photos / f"p{k}.png")
+    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt,
+                          "--data_dir", str(photos), "--crop", "9"] + (["--fresh"] if fresh else []),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("a fresh network of" if fresh else ckpt)
+    assert lines[1].startswith("photos (2 inputs)") and "PSNR-Y" in lines[2]
+    assert any(line.startswith("crops of 8 (8 inputs)") for line in lines)
+    assert sum("spread" in line for line in lines) == 6
