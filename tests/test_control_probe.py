@@ -32,10 +32,18 @@ def test_a_control_module_that_ignores_its_input_is_static():
 
 
 def test_an_input_dependent_control_module_is_seen_moving_the_output():
+    """Inputs of different brightness, and control weights set so that they show: fc1
+    positive without bias (its ReLU passes the pooled features on), fc2 large."""
     net = build_model(AsConvSRConfig(**TINY, temperature=1.0))
-    fc2 = net.blocks[0].control.fc2
-    fc2.weight.set_data(Tensor(fc2.weight.asnumpy() * 50))
-    result = control_probe(net, images(3))
+    rng = np.random.default_rng(0)
+    control = net.blocks[0].control
+    control.fc1.weight.set_data(Tensor(np.abs(rng.normal(0, 1, control.fc1.weight.shape))
+                                       .astype(np.float32)))
+    control.fc1.bias.set_data(Tensor(np.zeros(control.fc1.bias.shape, np.float32)))
+    control.fc2.weight.set_data(Tensor(rng.normal(0, 3, control.fc2.weight.shape)
+                                       .astype(np.float32)))
+    inputs = [Tensor(rand(1, 3, 12, 12, seed=k) * (k + 1) / 3) for k in range(3)]
+    result = control_probe(net, inputs)
     assert all(row["spread"] > 0.01 for row in result["per_conv"])
     assert result["frozen_rms"] > 0.01 and "psnr_y" not in result
 
