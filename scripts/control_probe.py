@@ -72,16 +72,12 @@ def main():
     args = parser.parse_args()
     from src.runtime import setup
     setup("CPU", "pynative", seed=0)
-    from src.checkpoint import CheckpointError, config_for_checkpoint, load_trained_model
+    from src.checkpoint import load_trained_model_or_exit
     from src.data.dataset import load_eval_pairs
     from src.model.control_probe import control_probe
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir '{args.data_dir}' is not a folder; run scripts/prepare_data.sh")
-    cfg = config_for_checkpoint(args.ckpt_path, args.config_path)
-    try:
-        net, model_cfg = load_trained_model(cfg, args.ckpt_path)
-    except CheckpointError as err:
-        sys.exit(f"error: {err}")
+    net, model_cfg = load_trained_model_or_exit(args.ckpt_path, args.config_path)
     if args.fresh:
         from src.model.asconvsr import build_model
         net = build_model(model_cfg)

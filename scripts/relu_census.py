@@ -26,16 +26,12 @@ def main():
     from src.runtime import setup
     setup("CPU", "pynative")
     from mindspore import Tensor
-    from src.checkpoint import CheckpointError, config_for_checkpoint, load_trained_model
+    from src.checkpoint import load_trained_model_or_exit
     from src.model.census import COLLAPSED_BELOW, folder_centre_crops, relu_census
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir '{args.data_dir}' is not a folder; run scripts/prepare_data.sh")
-    cfg = config_for_checkpoint(args.ckpt_path, args.config_path)
-    try:
-        net, _ = load_trained_model(cfg, args.ckpt_path)
-    except CheckpointError as err:
-        sys.exit(f"error: {err}")
-    crops = folder_centre_crops(args.data_dir, args.crop, cfg.unshuffle)
+    net, model_cfg = load_trained_model_or_exit(args.ckpt_path, args.config_path)
+    crops = folder_centre_crops(args.data_dir, args.crop, model_cfg.unshuffle)
     if crops is None:
         sys.exit(f"error: no image in '{args.data_dir}' is at least {args.crop}x{args.crop}; "
                  f"pass a smaller --crop")

@@ -87,6 +87,18 @@ def load_trained_model(cfg, path):
     return net, model_cfg
 
 
+def load_trained_model_or_exit(ckpt_path, config_path=None):
+    """(net, model config) for the diagnostics scripts: :func:`load_trained_model` with
+    the config beside the checkpoint (or ``config_path``); a checkpoint that is missing or
+    does not fit ends the process with one line on stderr."""
+    import sys
+    cfg = config_for_checkpoint(ckpt_path, config_path)
+    try:
+        return load_trained_model(cfg, ckpt_path)
+    except CheckpointError as err:
+        sys.exit(f"error: {err}")
+
+
 def config_for_checkpoint(ckpt_path, config_path=None, overrides=None):
     """The config a checkpoint was trained with: ``config_path`` when given, else the
     ``config.yaml`` beside the checkpoint, else the defaults (then overrides)."""

@@ -101,3 +101,14 @@ def test_the_script_probes_photos_and_crops_of_a_folder(tmp_path, fresh):
     assert lines[1].startswith("photos (2 inputs)") and "PSNR-Y" in lines[2]
     assert any(line.startswith("crops of 8 (8 inputs)") for line in lines)
     assert sum("spread" in line for line in lines) == 6
+
+
+@pytest.mark.parametrize("script", ["scripts/control_probe.py", "scripts/relu_census.py"])
+def test_the_diagnostics_scripts_refuse_a_missing_checkpoint_in_one_line(tmp_path, script):
+    ckpt = str(tmp_path / "missing.ckpt")
+    out = subprocess.run([sys.executable, script, "--ckpt_path", ckpt], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"error: checkpoint '{ckpt}' does not exist") and \
+        "Traceback" not in out.stderr
