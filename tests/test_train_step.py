@@ -91,3 +91,8 @@ def test_mse_loss_is_the_mean_squared_error_and_the_loss_key_picks_it():
     assert value == pytest.approx(np.mean((sr.astype(np.float64) - hr) ** 2), rel=1e-6)
     assert isinstance(make_loss(load_config(None, {"loss": "mse"})), MSELoss)
     assert isinstance(make_loss(load_config(None)), CharbonnierLoss)
+    from src.engine.train_step import build_train_step
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    net = build_model(AsConvSRConfig(channels=8, num_kernels=4))
+    train_step, _ = build_train_step(net, load_config(None, {"loss": "mse"}))
+    assert isinstance(train_step.network._loss_fn, MSELoss)     # nn.WithLossCell's loss

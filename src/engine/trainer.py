@@ -149,7 +149,8 @@ def plot_curves(history, path, loss_name="charbonnier"):
         its, losses = zip(*history["loss"])
         ax_loss.plot(its, losses, lw=0.8)
         ax_loss.set_yscale("log")
-    ax_loss.set(xlabel="iteration", ylabel=f"{'MSE' if loss_name == 'mse' else 'Charbonnier'} loss", title="training loss")
+    loss_label = "MSE loss" if loss_name == "mse" else "Charbonnier loss"
+    ax_loss.set(xlabel="iteration", ylabel=loss_label, title="training loss")
     if history["val"]:
         its = [v["iteration"] for v in history["val"]]
         ax_psnr.plot(its, [v["psnr_y"] for v in history["val"]], "o-", label="AsConvSR")
