@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,6 +37,7 @@ def main():
     os.environ.setdefault("MS_COMPILER_CACHE_PATH", tempfile.mkdtemp(prefix="akg_"))
     import numpy as np
     from src.config import load_config
+    from src.deploy.benchmark import alternating_medians
     from src.deploy.network import copy_parameters
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.runtime import setup
@@ -54,14 +54,9 @@ def main():
     fused = copy_parameters(unfused, build_model(cfg))
     fused.set_train(False)
     difference = float(np.abs(fused(x).asnumpy() - reference).max())   # compiled with it on
-    times = {"unfused": [], "fused": []}
-    for i in range(args.rounds + 2):                 # the first two rounds are warm-up
-        order = [("unfused", unfused), ("fused", fused)]
-        for name, cell in (order if i % 2 == 0 else order[::-1]):
-            start = time.perf_counter()
-            cell(x).asnumpy()
-            times[name].append(time.perf_counter() - start)
-    plain, fusion = (float(np.median(times[k][2:])) * 1e3 for k in ("unfused", "fused"))
+    medians = alternating_medians({"unfused": lambda: unfused(x).asnumpy(),
+                                   "fused": lambda: fused(x).asnumpy()}, args.rounds)
+    plain, fusion = (medians[k] * 1e3 for k in ("unfused", "fused"))
     print(f"{args.config_path} at {width}x{height}, weights {args.ckpt or 'fresh'}, "
           f"{args.rounds} alternating calls each: unfused {plain:.1f} ms, graph-kernel "
           f"fusion {fusion:.1f} ms, fused/unfused {fusion / plain:.3f}; "

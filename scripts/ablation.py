@@ -2,14 +2,15 @@
 
     python scripts/ablation.py train  --iters N [--batch_size B] [--lr_patch_size P] [--out runs/ablation]
                                       [--min_patch_texture T] [--train_lr_dir DIR]
-    python scripts/ablation.py report [--out runs/ablation] [--latency_runs 1]
+    python scripts/ablation.py report [--out runs/ablation] [--latency_runs 7]
 
 ``train`` runs train.py once per variant (same data, seed, iterations; each variant is
 the x2 preset plus the overrides in VARIANTS) and skips variants whose run finished.
 ``report`` reads each run's final validation (history.json), measures CPU latency of a
-1920x1080 -> 3840x2160 forward in graph mode (median of ``--latency_runs`` after one
-warm-up, one process, same machine), and writes ablation.md (table), ablation.json and
-ablation.png (PSNR-Y gain over bicubic against latency, one point per variant). It also
+1920x1080 -> 3840x2160 forward in graph mode (median of ``--latency_runs`` rounds after
+two warm-up rounds; all variants in one process, timed round-robin), and writes
+ablation.md (table), ablation.json and ablation.png (PSNR-Y gain over bicubic against
+latency, one point per variant). It also
 runs the dead-ReLU census (src/model/census.py) on each run's final weights and marks a
 variant "collapsed" when its last ReLU is positive on < 1% of val-crop outputs: such a
 row measures the collapse, not the variant.
@@ -69,21 +70,24 @@ def train_variants(args):
         print(f"[ablation] {name}: {time.time() - started:.0f} s", flush=True)
 
 
-def latency_ms(cfg, runs):
-    """Median wall time of a 1080p forward (graph mode, fresh weights: speed only)."""
+def latencies_ms(cfgs, runs):
+    """{name: median wall time (ms) of a 1080p forward} for {name: config}: graph mode,
+    fresh weights (speed only), every variant built in this process and timed in
+    alternation, round-robin with the order reversed every round (src/deploy/benchmark.py
+    alternating_medians), after two warm-up rounds (the compile, then a first run that still
+    allocates). Timed one variant after another instead, the same network's latency moved
+    by 15-25% between measurements here, more than many of the gaps measured."""
     import numpy as np
     from mindspore import Tensor
+    from src.deploy.benchmark import alternating_medians
     from src.model.asconvsr import AsConvSRConfig, build_model
-    net = build_model(AsConvSRConfig.from_dict(cfg))
-    net.set_train(False)
     x = Tensor(np.random.default_rng(0).random((1, 3, 1080, 1920), dtype=np.float32))
-    net(x).asnumpy()                                   # warm-up (graph compile)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        net(x).asnumpy()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    calls = {}
+    for name, cfg in cfgs.items():
+        net = build_model(AsConvSRConfig.from_dict(cfg))
+        net.set_train(False)
+        calls[name] = lambda net=net: net(x).asnumpy()
+    return {name: seconds * 1000 for name, seconds in alternating_medians(calls, runs).items()}
 
 
 def last_relu_positive(cfg, ckpt_path, crops):
@@ -105,30 +109,33 @@ def report(args):
     from src.runtime import setup
     setup("CPU", "graph")
     from src.model.census import COLLAPSED_BELOW, folder_centre_crops
-    rows, crops = [], None
-    for name, (question, _) in VARIANTS.items():
+    runs = {}
+    for name in VARIANTS:
         out = os.path.join(args.out, slug(name))
-        history_path = os.path.join(out, "history.json")
-        if not os.path.isfile(history_path):
+        if os.path.isfile(os.path.join(out, "history.json")):
+            runs[name] = out
+        else:
             print(f"[ablation] {name}: no run in {out}, skipped")
-            continue
-        history = json.load(open(history_path))
-        final = history["val"][-1]
-        cfg = load_config(os.path.join(out, "config.yaml"))
+    cfgs = {name: load_config(os.path.join(out, "config.yaml")) for name, out in runs.items()}
+    latency = latencies_ms(cfgs, args.latency_runs) if cfgs else {}
+    rows, crops = [], None
+    for name, out in runs.items():
+        question, cfg = VARIANTS[name][0], cfgs[name]
+        final = json.load(open(os.path.join(out, "history.json")))["val"][-1]
         model_cfg = AsConvSRConfig.from_dict(cfg)
-        latency = latency_ms(cfg, args.latency_runs)
         if crops is None:   # 96x96 val crops, a multiple of every unshuffle factor used (1, 2, 4)
             crops = folder_centre_crops(cfg.val_dir, 96, 12)
         live = last_relu_positive(cfg, os.path.join(out, "latest.ckpt"), crops)
         gain = final["psnr_y"] - final["bicubic_psnr_y"]
         rows.append({"variant": name, "question": question, "params": count_params(model_cfg),
                      "gmacs_1080p": count_macs(model_cfg, 1080, 1920) / 1e9,
-                     "latency_ms_1080p": latency, "psnr_y": final["psnr_y"],
+                     "latency_ms_1080p": latency[name], "psnr_y": final["psnr_y"],
                      "bicubic_psnr_y": final["bicubic_psnr_y"], "gain_y": gain,
-                     "ntire_score": ntire_score(final["psnr_y"], final["bicubic_psnr_y"], latency),
+                     "ntire_score": ntire_score(final["psnr_y"], final["bicubic_psnr_y"],
+                                                latency[name]),
                      "iterations": final["iteration"], "last_relu_positive": live,
                      "collapsed": live < COLLAPSED_BELOW})
-        print(f"[ablation] {name}: gain {gain:+.3f} dB, {latency:.0f} ms", flush=True)
+        print(f"[ablation] {name}: gain {gain:+.3f} dB, {latency[name]:.0f} ms", flush=True)
     write_outputs(rows, args.out)
 
 
@@ -174,7 +181,8 @@ def main():
                              "patches as in the paper, 4 = the shipped checkpoints' recipe")
     parser.add_argument("--train_lr_dir", default="",
                         help="LR folder from scripts/make_lr.py (skips the on-the-fly resize)")
-    parser.add_argument("--latency_runs", type=int, default=1)
+    parser.add_argument("--latency_runs", type=int, default=7,
+                        help="timed round-robin rounds of 1080p forwards (the median is reported)")
     parser.add_argument("--out", default="runs/ablation")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -43,3 +43,13 @@ def test_convolution_uses_gemm_jit_under_the_cap():
     kernels = [line.split(",")[6] for line in out.stdout.splitlines()
                if ",exec," in line and ",convolution," in line]
     assert kernels and all("gemm:jit" in k for k in kernels), kernels
+
+
+def test_alternating_medians_alternates_and_skips_the_warm_up():
+    """A B, B A, A B ...: each call runs warmup + rounds times; only the timed rounds count."""
+    from src.deploy.benchmark import alternating_medians
+    order = []
+    medians = alternating_medians({"a": lambda: order.append("a"),
+                                   "b": lambda: order.append("b")}, rounds=3, warmup=1)
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())

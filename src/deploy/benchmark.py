@@ -74,6 +74,22 @@ def median_seconds(call, warmup, runs):
     return statistics.median(times)
 
 
+def alternating_medians(calls, rounds, warmup=2):
+    """{name: median seconds} of the ``calls`` ({name: callable}) timed in alternation,
+    A B, B A, ... over ``warmup`` untimed then ``rounds`` timed rounds. For A/B figures:
+    on these machines timings taken in separate processes differ by 10-15% from process to
+    process, more than many effects being measured."""
+    names = list(calls)
+    times = {name: [] for name in names}
+    for i in range(warmup + rounds):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            calls[name]()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times[name]) for name in names}
+
+
 def synchronizer(device):
     """Waits for queued device work (GPU); a no-op on CPU, where outputs are copied anyway."""
     if device == "CPU":
