@@ -72,7 +72,8 @@ def test_the_script_refuses_a_plain_checkpoint_in_one_line(tmp_path):
     ms.save_checkpoint(net, ckpt)
     config = tmp_path / "config.yaml"
     config.write_text("channels: 8\nnum_kernels: 4\nblock_type: plain\n")
-    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt],
+    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt,
+                          "--data_dir", str(tmp_path)],     # any folder: a CI clone has no data/
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert out.stderr.strip().splitlines()[-1] == (
@@ -106,8 +107,8 @@ def test_the_script_probes_photos_and_crops_of_a_folder(tmp_path, fresh):
 @pytest.mark.parametrize("script", ["scripts/control_probe.py", "scripts/relu_census.py"])
 def test_the_diagnostics_scripts_refuse_a_missing_checkpoint_in_one_line(tmp_path, script):
     ckpt = str(tmp_path / "missing.ckpt")
-    out = subprocess.run([sys.executable, script, "--ckpt_path", ckpt], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, script, "--ckpt_path", ckpt, "--data_dir", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith(f"error: checkpoint '{ckpt}' does not exist") and \
