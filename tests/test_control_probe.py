@@ -48,16 +48,18 @@ def test_an_input_dependent_control_module_is_seen_moving_the_output():
     assert result["frozen_rms"] > 0.01 and "psnr_y" not in result
 
 
-def test_fixed_coefficients_reproduce_the_network_and_are_swapped_back():
-    net = build_model(AsConvSRConfig(**TINY))
-    block = net.blocks[0]
-    control = block.control
+@pytest.mark.parametrize("num_blocks", [1, 2])
+def test_fixed_coefficients_reproduce_the_network_and_are_swapped_back(num_blocks):
+    """Each block given its own coefficients for this input: the same output as net(x)."""
+    from src.model.control_probe import coefficients
+    net = build_model(AsConvSRConfig(**TINY, num_blocks=num_blocks))
+    controls = [block.control for block in net.blocks]
     x = Tensor(rand(1, 3, 12, 12))
-    from src.model.control_probe import block_inputs
-    own = block.control(block_inputs(net, x)[0]).asnumpy()[0]     # (n, rows, E)
-    np.testing.assert_allclose(forward_with_fixed_coefficients(net, x, [own]).asnumpy(),
+    own = [c[0] for c in coefficients(net, [x])]                 # (n, rows, E) per block
+    assert len(own) == num_blocks
+    np.testing.assert_allclose(forward_with_fixed_coefficients(net, x, own).asnumpy(),
                                net(x).asnumpy(), atol=1e-6)
-    assert block.control is control
+    assert all(block.control is control for block, control in zip(net.blocks, controls))
 
 
 def test_a_plain_network_has_nothing_to_probe():

@@ -11,12 +11,18 @@ import numpy as np
 COLLAPSED_BELOW = 0.01   # last ReLU positive in < 1% of outputs: treat the run as collapsed
 
 
-def relu_outputs(net, x):
-    """[(name, (B, C, h, w) ReLU output)] in order: conv_first, then each block conv with a ReLU."""
+def stem_features(net, x):
+    """(B, C, h, w): what the first block of AsConvSR ``net`` sees for ``x`` (B, 3, H, W):
+    pixel-unshuffle, conv_first and its ReLU, as construct runs them. Shared by the
+    diagnostics that re-walk the network (this census, src/model/control_probe.py)."""
     feat = net.unshuffle(x) if net.unshuffle is not None else x
     feat = net.conv_first(feat)
-    if net.relu_first:
-        feat = net.relu(feat)
+    return net.relu(feat) if net.relu_first else feat
+
+
+def relu_outputs(net, x):
+    """[(name, (B, C, h, w) ReLU output)] in order: conv_first, then each block conv with a ReLU."""
+    feat = stem_features(net, x)
     outputs = [("conv_first", feat)] if net.relu_first else []
     for b, block in enumerate(net.blocks):
         coeffs = block.control(feat) if hasattr(block, "control") else None   # (B, n, rows, E)

@@ -17,6 +17,7 @@ from mindspore import nn, ops, Tensor
 
 from src.evaluate import to_uint8
 from src.metrics import psnr, rgb_to_y
+from src.model.census import stem_features
 
 
 class FixedCoefficients(nn.Cell):
@@ -37,15 +38,11 @@ def assembled_blocks(net):
 
 
 def block_inputs(net, x):
-    """[(B, C, h, w)] the input of every block of ``net`` for a batch ``x`` (B, 3, H, W)."""
-    feat = net.unshuffle(x) if net.unshuffle is not None else x
-    feat = net.conv_first(feat)
-    if net.relu_first:
-        feat = net.relu(feat)
-    inputs = []
-    for block in net.blocks:
-        inputs.append(feat)
-        feat = block(feat)
+    """[(B, C, h, w)] the input of every block of ``net`` for a batch ``x`` (B, 3, H, W);
+    the last block itself is not run (nothing here reads its output)."""
+    inputs = [stem_features(net, x)]
+    for block in list(net.blocks)[:-1]:
+        inputs.append(block(inputs[-1]))
     return inputs
 
 
