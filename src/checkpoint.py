@@ -43,7 +43,10 @@ def read_checkpoint(path):
 def parameter_mismatch(params, entries):
     """(names missing from ``entries``, "name: checkpoint shape vs model shape" lines) for
     the {name: Parameter} ``params`` against checkpoint ``entries``."""
-    missing = [name for name in params if name not in entries]
+    # Checkpoints from before the temperature was a Parameter hold no T: they were
+    # trained at a fixed T, the config's, which a freshly built net already holds.
+    missing = [name for name in params if name not in entries
+               and not name.endswith("control.temperature")]
     mismatched = [f"{name}: checkpoint {tuple(entries[name].shape)} vs model {tuple(p.shape)}"
                   for name, p in params.items()
                   if name in entries and tuple(entries[name].shape) != tuple(p.shape)]

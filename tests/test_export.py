@@ -28,9 +28,8 @@ def rand(*shape, seed=0):
 def randomised(net, seed=0):
     """Random values in every trained Parameter (biases and all), so equality means something."""
     rng = np.random.default_rng(seed)
-    for param in net.get_parameters():
-        if param.name != "bicubic_kernels":
-            param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
+    for param in net.trainable_params():     # not the fixed bicubic kernels or temperature
+        param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
     net.set_train(False)
     return net
 

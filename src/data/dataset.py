@@ -40,6 +40,8 @@ import weakref
 
 import numpy as np
 
+from src.config import ConfigError
+from src.data.degrade import Degradation
 from src.data.imresize import imresize_uint8
 from src.data.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb
 
@@ -110,12 +112,13 @@ class PatchSampler:
     """
 
     def __init__(self, hr_images, lr_images, scale, lr_patch_size, seed, augment=True,
-                 min_texture=0.0):
+                 min_texture=0.0, degradation=None):
         # Without LR files each image is downscaled once, here: a few seconds at start-up
         # instead of a bicubic pass per patch, which cost 20% of a CPU training step.
+        self.degradation = degradation or Degradation()
         self.hr_images = hr_images
         self.lr_images = (lr_images if lr_images is not None
-                          else [imresize_uint8(hr, 1.0 / scale) for hr in hr_images])
+                          else [self.make_lr(hr, scale) for hr in hr_images])
         self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
         self.min_texture = float(min_texture)
         # The texture test reads crops of each image's luma, computed once: the same
@@ -126,6 +129,11 @@ class PatchSampler:
         self.columns = [hr.shape[1] // scale - lr_patch_size + 1 for hr in hr_images]
         rows = [hr.shape[0] // scale - lr_patch_size + 1 for hr in hr_images]
         self.first_position = np.cumsum([0] + [r * c for r, c in zip(rows, self.columns)])
+
+    def make_lr(self, hr, scale):
+        """The whole LR image patches are cut from (src/data/degrade.py)."""
+        lr = self.degradation.whole_image(hr, scale)
+        return imresize_uint8(hr, 1.0 / scale) if lr is None else lr
 
     def locate(self, position):
         """Global patch position -> (image index, LR top, LR left)."""
@@ -152,6 +160,7 @@ class PatchSampler:
         hflip, vflip, transpose = (rng.random(3) < 0.5).tolist()
         p = self.patch
         lr = self.lr_images[index][top:top + p, left:left + p]
+        lr = self.degradation.patch(lr, rng)     # mixed only: draws after the crop's
         if self.augment:
             lr, hr = augment_pair(lr, hr, hflip, vflip, transpose)
         return lr, hr
@@ -275,21 +284,25 @@ def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
 
 
 def build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None, rank=0,
-                      group_size=1, seed=0, start_iteration=0, augment=True, min_texture=0.0):
+                      group_size=1, seed=0, start_iteration=0, augment=True, min_texture=0.0,
+                      degradation=None):
     """Read the training images and return this rank's :class:`BatchMaker` (arguments
     as :func:`create_train_batches`)."""
     scale = check_scale(scale)
     check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
+    if lr_dir and degradation is not None and degradation.kind == "challenge":
+        raise ConfigError("degradation 'challenge' makes the LR images itself; leave "
+                          "train_lr_dir empty or use degradation bicubic or mixed")
     hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
     sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
-                           min_texture)
+                           min_texture, degradation)
     return BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
 
 
 def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=2, rank=0, group_size=1, seed=0,
                          start_iteration=0, augment=True, python_multiprocessing=None,
-                         min_texture=0.0):
+                         min_texture=0.0, degradation=None):
     """Endless, deterministic ``mindspore.dataset`` of (lr, hr) batches for training.
 
     Args:
@@ -305,6 +318,7 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         start_iteration: first iteration to yield (resume).
         augment: random flips and transpose.
         min_texture: redraw patches whose :func:`patch_texture` is below this (0: off).
+        degradation: a :class:`src.data.degrade.Degradation` (None: MATLAB bicubic).
         python_multiprocessing: workers as processes (True) or threads (False); None
             picks processes (1.7x faster on 2 cores, see docs/data.md) unless
             /dev/shm is too small for their transfer buffers (e.g. Docker's 64 MB).
@@ -314,7 +328,8 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
     """
     import mindspore.dataset as ds
     maker = build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank,
-                              group_size, seed, start_iteration, augment, min_texture)
+                              group_size, seed, start_iteration, augment, min_texture,
+                              degradation)
     workers = max(1, min(int(num_workers), os.cpu_count() or 1))
     batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + maker.sampler.scale ** 2) / 2 ** 20
     processes = use_processes(python_multiprocessing, workers, batch_mb, group_size)
@@ -412,7 +427,8 @@ def resolve_num_workers(num_workers, device_target="CPU"):
 
 def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=0, rank=0, group_size=1, seed=0, start_iteration=0,
-                         augment=True, min_texture=0.0, python_multiprocessing=None):
+                         augment=True, min_texture=0.0, python_multiprocessing=None,
+                         degradation=None):
     """Endless iterator of (lr, hr) float32 Tensors, (B,3,p,p) and (B,3,sp,sp), with a
     ``close()``: the training loop's data. ``num_workers`` 0 makes the batches in a
     thread of this process (:class:`BackgroundBatches`); >= 1 runs that many
@@ -421,10 +437,10 @@ def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
     if num_workers == 0:
         return BackgroundBatches(build_batch_maker(
             hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank, group_size, seed,
-            start_iteration, augment, min_texture))
+            start_iteration, augment, min_texture, degradation))
     return DatasetBatches(create_train_dataset(
         hr_dir, scale, lr_patch_size, batch_size, lr_dir, num_workers, rank, group_size,
-        seed, start_iteration, augment, python_multiprocessing, min_texture))
+        seed, start_iteration, augment, python_multiprocessing, min_texture, degradation))
 
 
 def use_processes(requested, workers, batch_mb, group_size):

@@ -26,6 +26,7 @@ Differences from src/model/asconvsr.py, all numerically neutral (tested):
     basis_first and kernel_first are the same function, so both deploy as kernel_first.
 Batch > 1 keeps the training net's grouped convolution and exports for a fixed size only.
 """
+import dataclasses
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
@@ -294,7 +295,10 @@ def deploy_from_training(net: AsConvSR, kind="full", batch_size=1, shuffle="conv
     if kind == "stats" and not uses_global_pooling(net.cfg):
         raise DeployError("a model without control modules (block_type plain) needs no "
                           "stats graph: any tile of it is computed independently")
-    cell = classes[kind](net.cfg, batch_size, shuffle)
+    # The T the weights were trained for is the net's (a checkpoint taken while
+    # annealing holds its own), not necessarily the config's.
+    cfg = dataclasses.replace(net.cfg, temperature=net.temperature() or net.cfg.temperature)
+    cell = classes[kind](cfg, batch_size, shuffle)
     cell.set_train(False)
     return copy_parameters(net, cell)
 

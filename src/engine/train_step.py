@@ -74,6 +74,33 @@ class StepDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
         return self.base_lr * ramp * self.gamma ** (iteration // self.decay_step)
 
 
+class TemperatureSchedule:
+    """The control modules' softmax temperature per iteration: fixed at ``end``, or with
+    ``anneal_iters`` N > 0 annealed linearly from ``start`` (dynamic convolution, Chen et
+    al. 2020: 30 -> 1; per iteration as ODConv's get_temperature):
+
+        T(it) = end + (start - end) * max(0, 1 - it / N)
+
+    A pure function of the iteration, so a resumed run continues the same schedule."""
+
+    def __init__(self, end, start, anneal_iters):
+        self.end, self.start, self.anneal_iters = float(end), float(start), int(anneal_iters)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.temperature, cfg.temperature_start, cfg.temperature_anneal_iters)
+
+    def value_at(self, iteration):
+        if self.anneal_iters <= 0:
+            return self.end
+        return self.end + (self.start - self.end) * max(0.0, 1.0 - iteration / self.anneal_iters)
+
+    def changes_at(self, iteration):
+        """Whether step ``iteration`` (0-based) needs T set: while annealing, and once at
+        the end value."""
+        return 0 < self.anneal_iters and iteration <= self.anneal_iters
+
+
 def build_train_step(net, cfg):
     """(TrainOneStepCell, StepDecayLR) for ``net`` with the config's loss and Adam."""
     schedule = StepDecayLR(cfg.lr, cfg.lr_decay_step, cfg.lr_decay_gamma, cfg.warmup_iters)

@@ -30,7 +30,8 @@ from src.checkpoint import (CheckpointError, load_model_weights, parameter_misma
                             read_checkpoint, save_checkpoint_atomic)
 from src.data.prepare import sha256_of
 from src.config import save_config
-from src.engine.train_step import build_train_step
+from src.data.degrade import Degradation
+from src.engine.train_step import TemperatureSchedule, build_train_step
 from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
 
 
@@ -108,7 +109,8 @@ def resume_state(train_step, path):
         first = f"'{missing[0]}' missing" if missing else mismatched[0]
         raise CheckpointError(f"'{path}' does not match this config ({first}); resume with "
                               f"the run's own config.yaml (--config_path)")
-    ms.load_param_into_net(train_step, {n: entries[n] for n in own}, strict_load=True)
+    ms.load_param_into_net(train_step, {n: entries[n] for n in own if n in entries},
+                           strict_load=True)
     return int(entries["iteration"].asnumpy())
 
 
@@ -214,16 +216,19 @@ def train(cfg, resume=None, dump_final_weights=None):
         lr_dir=cfg.train_lr_dir or None,
         num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target), rank=rank,
         group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
-        min_texture=cfg.min_patch_texture)
+        min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg))
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
     if init_line:
         run.log(init_line)
 
+    temperature = TemperatureSchedule.from_config(cfg)
     last_good = start if resume else None
     tick, tick_iteration = time.time(), start
     loss_sum, loss_count = 0.0, 0
     for iteration in range(start + 1, cfg.total_iters + 1):
+        if temperature.changes_at(iteration - 1):
+            net.set_temperature(temperature.value_at(iteration - 1))
         lr_batch, hr_batch = next(batches)
         loss = float(train_step(lr_batch, hr_batch).asnumpy())
         if not math.isfinite(loss):
@@ -236,7 +241,9 @@ def train(cfg, resume=None, dump_final_weights=None):
             speed = (iteration - tick_iteration) / max(time.time() - tick, 1e-9)
             history["loss"].append([iteration, loss_sum / loss_count])
             run.log(f"iter {iteration}/{cfg.total_iters} | loss {loss_sum / loss_count:.5f} | "
-                    f"lr {schedule.value_at(iteration - 1):.2e} | {speed:.2f} it/s | "
+                    f"lr {schedule.value_at(iteration - 1):.2e} | "
+                    f"{f'T {net.temperature():.2f} | ' if temperature.anneal_iters and net.temperature() else ''}"
+                    f"{speed:.2f} it/s | "
                     f"{speed * cfg.batch_size * group_size:.1f} samples/s | "
                     f"ETA {format_eta((cfg.total_iters - iteration) / max(speed, 1e-9))}")
             tick, tick_iteration, loss_sum, loss_count = time.time(), iteration, 0.0, 0

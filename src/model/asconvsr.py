@@ -139,7 +139,10 @@ class ControlModule(nn.Cell):
         rows: coefficient rows per convolution: Co for assembled convolutions (one
             mixing vector per output channel), 1 for dynamic convolution.
         num_kernels: E, the candidates mixed.
-        temperature: softmax temperature T.
+        temperature: softmax temperature T, held in a non-trainable Parameter so training
+            can anneal it without recompiling the graph, and a checkpoint records the T
+            its weights were trained for (checkpoints from before it load with the
+            config's T: src/checkpoint.py).
         reduction: hidden width is in_channels // reduction.
         dominance: initial softmax weight p of row r's own candidate r mod E; None starts
             uniform (dynamic convolution's choice). A uniform start would give all output
@@ -152,7 +155,8 @@ class ControlModule(nn.Cell):
         super().__init__()
         hidden = max(1, in_channels // reduction)
         self.shape = (num_convs, rows, num_kernels)
-        self.temperature = float(temperature)
+        self.temperature = Parameter(Tensor(float(temperature), ms.float32), name="temperature",
+                                     requires_grad=False)
         self.fc1 = nn.Dense(in_channels, hidden)
         self.fc2 = nn.Dense(hidden, num_convs * rows * num_kernels)
         self.relu = nn.ReLU()
@@ -165,7 +169,7 @@ class ControlModule(nn.Cell):
         if dominance is not None and num_kernels > 1:
             # softmax gives p to one entry and (1-p)/(E-1) to each other when that entry's
             # logit exceeds the rest by T * log(p (E-1) / (1-p)).
-            margin = self.temperature * math.log(dominance * (num_kernels - 1) / (1 - dominance))
+            margin = float(self.temperature.asnumpy()) * math.log(dominance * (num_kernels - 1) / (1 - dominance))
             own = np.arange(rows) % num_kernels
             logits[:, np.arange(rows), own] = margin
         return logits
@@ -394,6 +398,19 @@ class AsConvSR(nn.Cell):
             kernels = np.tile(bicubic_phase_kernels(s), (3, 1, 1, 1))  # (3s^2, 1, 5, 5)
             self.bicubic_kernels = Parameter(Tensor(kernels), name="bicubic_kernels",
                                              requires_grad=False)
+
+    def set_temperature(self, value):
+        """Set the softmax temperature of every control module (annealing)."""
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, ControlModule):
+                cell.temperature.set_data(Tensor(float(value), ms.float32))
+
+    def temperature(self):
+        """The control modules' current softmax temperature (None without them)."""
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, ControlModule):
+                return float(cell.temperature.asnumpy())
+        return None
 
     def upscale_residual(self, x):
         """(B, 3, H, W) -> (B, 3s^2, H, W), channel c*s^2 + p holds colour c's phase p."""
