@@ -1,0 +1,256 @@
+"""Does the assembled convolution adapt, and does it beat the plain twin? (issue 17)
+
+    python research/adaptation.py train  --iters N [--seeds 0,1,2] [--variants a,b]
+                                         [--degradation bicubic|challenge|mixed] [--out runs/adaptation]
+    python research/adaptation.py report [--out runs/adaptation] [--latency_runs 5]
+
+``train`` runs train.py once per (variant, seed), every run with the same data,
+iterations, warm-up and batch; each variant is the x2 preset plus the overrides in
+VARIANTS (an anneal length of "third" means a third of --iters). A finished run
+(train.log says "done:") is skipped, an interrupted one resumes from its latest.ckpt,
+so a long budget can run over several sessions: rerun the same command.
+Runs land in OUT/DEGRADATION/VARIANT/seedS.
+
+``report`` scores every finished run, in PyNative mode, on two val sets made from the
+val photos (data/val): clean (MATLAB bicubic LR, as eval.py) and jpeg (that LR saved
+at JPEG quality 30, 50, 70 and 90: 4 inputs per photo, where a kernel per input has
+something to adapt to). For each: PSNR-Y gain over MATLAB-bicubic upscaling of the
+same LR (crop = scale), and the control probe's adaptation figure, the PSNR-Y lost
+when every input's mixing coefficients are replaced by their mean over the set
+(src/model/control_probe.py). It adds params, MACs and batch-1 1080p CPU latency
+(graph mode, all variants timed round-robin in one process, scripts/ablation.py) and
+writes OUT/adaptation.md and adaptation.json: per variant the mean over seeds and the
+spread (max - min). A difference inside the spread is a tie.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
+# name -> config overrides on top of configs/asconvsr_x2.yaml
+VARIANTS = {
+    "plain": {"block_type": "plain"},
+    "dynamic E4": {"block_type": "dynamic"},
+    "assembled E32 T30": {},
+    "assembled E32 anneal": dict(ANNEAL),
+    "assembled E128 anneal": {"num_kernels": 128, **ANNEAL},
+    "assembled E512 anneal": {"num_kernels": 512, **ANNEAL},
+    "assembled E1350 anneal": {"num_kernels": 1350, **ANNEAL},
+}
+JPEG_QUALITIES = (30, 50, 70, 90)
+
+
+def slug(name):
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def run_folder(out, degradation, name, seed):
+    return os.path.join(out, degradation, slug(name), f"seed{seed}")
+
+
+def finished(folder):
+    log = os.path.join(folder, "train.log")
+    return os.path.isfile(log) and "done:" in open(log, encoding="utf-8").read()
+
+
+def flag_value(value, iters):
+    if value == "third":
+        return str(max(1, iters // 3))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def train_command(args, name, seed, folder):
+    flags = []
+    for key, value in VARIANTS[name].items():
+        flags += [f"--{key}", flag_value(value, args.iters)]
+    command = [sys.executable, "train.py", "--config_path", "configs/asconvsr_x2.yaml",
+               "--total_iters", str(args.iters), "--batch_size", str(args.batch_size),
+               "--lr_patch_size", str(args.lr_patch_size), "--val_every", str(args.iters),
+               "--warmup_iters", str(min(1000, max(1, args.iters // 10))),
+               "--ckpt_every", str(max(1, min(500, args.iters // 4))),
+               "--log_every", str(max(1, args.iters // 10)), "--seed", str(seed),
+               "--degradation", args.degradation, "--train_dir", args.train_dir,
+               "--val_dir", args.val_dir, "--output_dir", folder, *flags]
+    latest = os.path.join(folder, "latest.ckpt")
+    return command + (["--resume", latest] if os.path.isfile(latest) else [])
+
+
+def selected(names):
+    chosen = list(VARIANTS) if not names else [n.strip() for n in names.split(",")]
+    unknown = [n for n in chosen if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    return chosen
+
+
+def train_all(args):
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:                 # seed-major: every variant gets seed 0 first
+        for name in selected(args.variants):
+            folder = run_folder(args.out, args.degradation, name, seed)
+            if finished(folder):
+                print(f"[adaptation] {name} seed {seed}: done ({folder})")
+                continue
+            if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, "latest.ckpt")):
+                print(f"[adaptation] {name} seed {seed}: '{folder}' exists without a "
+                      f"latest.ckpt (a failed start?); remove it to train this run")
+                continue
+            command = train_command(args, name, seed, folder)
+            print(f"[adaptation] {name} seed {seed}: {' '.join(command[1:])}", flush=True)
+            started = time.time()
+            subprocess.run(command, cwd=ROOT, check=True)
+            print(f"[adaptation] {name} seed {seed}: {time.time() - started:.0f} s", flush=True)
+
+
+def val_sets(val_dir, scale):
+    """{'clean': [(lr, hr)], 'jpeg': [(jpeg lr, hr)] (every photo at each quality)}."""
+    from src.data.dataset import load_eval_pairs
+    from src.data.degrade import jpeg_round_trip
+    pairs, _ = load_eval_pairs(val_dir, scale)
+    clean = [(lr, hr) for _, lr, hr in pairs]
+    jpeg = [(jpeg_round_trip(lr, q), hr) for lr, hr in clean for q in JPEG_QUALITIES]
+    return {"clean": clean, "jpeg": jpeg}
+
+
+def score(net, model_cfg, pairs):
+    """{'gain_y', 'swap_cost_y' (None for plain)} of ``net`` on ``pairs``."""
+    import numpy as np
+    from mindspore import Tensor
+    from src.evaluate import bicubic_upscale, to_uint8
+    from src.metrics import psnr, rgb_to_y
+    from src.model.control_probe import control_probe
+    s, u = model_cfg.scale, model_cfg.unshuffle
+    inputs, targets, bicubic = [], [], []
+    for lr, hr in pairs:
+        height, width = lr.shape[0] - lr.shape[0] % u, lr.shape[1] - lr.shape[1] % u
+        lr = np.ascontiguousarray(lr[:height, :width])
+        inputs.append(Tensor((lr.transpose(2, 0, 1)[None] / 255.0).astype(np.float32)))
+        targets.append(hr[:height * s, :width * s])
+        bicubic.append(psnr(rgb_to_y(bicubic_upscale(lr, s)), rgb_to_y(targets[-1]), s))
+    if model_cfg.block_type == "plain":
+        own = [psnr(rgb_to_y(to_uint8(net(x).asnumpy()[0].transpose(1, 2, 0))),
+                    rgb_to_y(t), s) for x, t in zip(inputs, targets)]
+        return {"gain_y": float(np.mean(own) - np.mean(bicubic)), "swap_cost_y": None}
+    probe = control_probe(net, inputs, targets, border=s)
+    return {"gain_y": probe["psnr_y"] - float(np.mean(bicubic)),
+            "swap_cost_y": probe["psnr_y"] - probe["psnr_y_frozen"]}
+
+
+def finished_runs(out):
+    """{(degradation, variant): [run folders]} of the finished runs under ``out``."""
+    runs = {}
+    for degradation in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        for name in VARIANTS:
+            base = os.path.join(out, degradation, slug(name))
+            seeds = sorted(d for d in os.listdir(base) if d.startswith("seed")) \
+                if os.path.isdir(base) else []
+            done = [os.path.join(base, d) for d in seeds if finished(os.path.join(base, d))]
+            if done:
+                runs[(degradation, name)] = done
+    return runs
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return sum(values) / len(values), max(values) - min(values)
+
+
+def report(args):
+    import src  # noqa: F401
+    from src.checkpoint import load_trained_model
+    from src.config import load_config
+    from src.model.asconvsr import AsConvSRConfig
+    from src.model.complexity import count_macs, count_params
+    from src.runtime import setup
+    from ablation import latencies_ms
+    runs = finished_runs(args.out)
+    if not runs:
+        sys.exit(f"error: no finished run under '{args.out}'; run the train action first")
+    setup("CPU", "pynative", seed=0)
+    rows, sets = [], None
+    for (degradation, name), folders in runs.items():
+        per_seed = []
+        for folder in folders:
+            cfg = load_config(os.path.join(folder, "config.yaml"))
+            net, model_cfg = load_trained_model(cfg, os.path.join(folder, "latest.ckpt"))
+            sets = sets or val_sets(args.val_dir, model_cfg.scale)
+            per_seed.append({kind: score(net, model_cfg, pairs) for kind, pairs in sets.items()})
+        row = {"degradation": degradation, "variant": name, "seeds": len(folders),
+               "params": count_params(model_cfg), "gmacs_1080p": count_macs(model_cfg, 1080, 1920) / 1e9,
+               "iterations": cfg.total_iters, "config": dict(cfg), "per_seed": per_seed}
+        for kind in sets:
+            for key in ("gain_y", "swap_cost_y"):
+                row[f"{kind}_{key}"], row[f"{kind}_{key}_spread"] = summary(
+                    [s[kind][key] for s in per_seed])
+        rows.append(row)
+        print(f"[adaptation] {degradation} / {name}: {len(folders)} seed(s), clean gain "
+              f"{row['clean_gain_y']:+.3f}", flush=True)
+    if args.latency_runs > 0:
+        setup("CPU", "graph", seed=0)
+        latency = latencies_ms({r["variant"]: r["config"] for r in rows}, args.latency_runs)
+        for r in rows:
+            r["latency_ms_1080p"] = latency[r["variant"]]
+    write_outputs(rows, args.out)
+
+
+def cell(mean, spread, digits=3):
+    return "-" if mean is None else f"{mean:+.{digits}f} ± {spread / 2:.{digits}f}"
+
+
+def write_outputs(rows, out):
+    lines = ["| degradation | variant | seeds | params | GMACs @1080p | CPU ms @1080p | "
+             "clean gain Y | clean swap cost | jpeg gain Y | jpeg swap cost |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        latency = f"{r['latency_ms_1080p']:.0f}" if "latency_ms_1080p" in r else "-"
+        lines.append(
+            f"| {r['degradation']} | {r['variant']} | {r['seeds']} | {r['params']:,} | "
+            f"{r['gmacs_1080p']:.1f} | {latency} | "
+            f"{cell(r['clean_gain_y'], r['clean_gain_y_spread'])} | "
+            f"{cell(r['clean_swap_cost_y'], r['clean_swap_cost_y_spread'])} | "
+            f"{cell(r['jpeg_gain_y'], r['jpeg_gain_y_spread'])} | "
+            f"{cell(r['jpeg_swap_cost_y'], r['jpeg_swap_cost_y_spread'])} |")
+    iterations = sorted({r["iterations"] for r in rows})
+    lines += ["", f"{iterations} iterations; dB, mean over seeds ± half the spread (max - min); "
+              "swap cost: PSNR-Y lost with every input's coefficients replaced by the set's mean."]
+    with open(os.path.join(out, "adaptation.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "adaptation.json"), "w", encoding="utf-8") as handle:
+        json.dump(rows, handle, indent=1)
+    print("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["train", "report"])
+    parser.add_argument("--iters", type=int, default=3000, help="iterations per run (the budget)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--degradation", default="bicubic",
+                        choices=["bicubic", "challenge", "mixed"],
+                        help="training degradation (train.py's key; mixed uses its defaults)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--lr_patch_size", type=int, default=64)
+    parser.add_argument("--train_dir", default="data/train")
+    parser.add_argument("--val_dir", default="data/val")
+    parser.add_argument("--latency_runs", type=int, default=5,
+                        help="round-robin rounds of 1080p forwards (0: no latency column)")
+    parser.add_argument("--out", default="runs/adaptation")
+    args = parser.parse_args()
+    if args.iters < 1:
+        sys.exit(f"error: --iters must be >= 1, got {args.iters}")
+    os.makedirs(args.out, exist_ok=True)
+    train_all(args) if args.action == "train" else report(args)
+
+
+if __name__ == "__main__":
+    main()
