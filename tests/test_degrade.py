@@ -91,3 +91,13 @@ def test_challenge_with_an_lr_folder_is_refused_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="train_lr_dir"):
         build_batch_maker(str(tmp_path), 2, 16, 2, lr_dir=str(tmp_path),
                           degradation=Degradation("challenge"))
+
+
+def test_eval_pairs_can_use_the_challenge_lr(tmp_path):
+    from src.data.dataset import load_eval_pairs
+    hr = photo(64)
+    Image.fromarray(hr).save(tmp_path / "a.png")
+    (name, lr, hr_read), = load_eval_pairs(str(tmp_path), 2, make_lr=challenge_lr)[0]
+    assert name == "a"
+    np.testing.assert_array_equal(hr_read, hr)
+    np.testing.assert_array_equal(lr, challenge_lr(hr, 2))

@@ -464,11 +464,12 @@ def use_processes(requested, workers, batch_mb, group_size):
     return True
 
 
-def load_eval_pairs(hr_dir, scale, lr_dir=None):
+def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None):
     """Whole-image (name, lr_uint8, hr_uint8) triples for validation and eval.py.
 
-    HR is mod-cropped to ``scale``; LR is ``imresize_uint8(hr, 1/scale)`` or read from
-    ``lr_dir`` (DIV2K layout). Unreadable images (or a missing LR partner) are
+    HR is mod-cropped to ``scale``; LR is ``imresize_uint8(hr, 1/scale)``, or
+    ``make_lr(hr, scale)`` when given (e.g. src/data/degrade.py's challenge_lr, the NTIRE
+    2023 kit's LR), or read from ``lr_dir`` (DIV2K layout). Unreadable images (or a missing LR partner) are
     skipped with a warning. Returns (pairs, skipped_names), sorted by file name.
     """
     scale = check_scale(scale)
@@ -490,7 +491,9 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None):
             LOGGER.warning("skipped '%s': smaller than the scale %d", path, scale)
             skipped.append(name)
             continue
-        pairs.append((name, lr if lr is not None else imresize_uint8(hr, 1.0 / scale), hr))
+        if lr is None:
+            lr = make_lr(hr, scale) if make_lr else imresize_uint8(hr, 1.0 / scale)
+        pairs.append((name, lr, hr))
     return pairs, skipped
 
 
