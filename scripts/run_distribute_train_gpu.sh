@@ -5,6 +5,7 @@
 #   CONFIG_PATH  preset YAML (default configs/asconvsr_x2.yaml)
 #   OUTPUT_DIR   run folder (default: the preset's output_dir); worker logs in OUTPUT_DIR/msrun_logs
 # DEVICE_TARGET=CPU runs the same on CPU processes (used by the tests).
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then sed -n 2,8p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
@@ -13,10 +14,9 @@ DEVICE_NUM=$1
 CONFIG_PATH=${2:-configs/asconvsr_x2.yaml}
 [[ -f "$CONFIG_PATH" ]] || { echo "error: config '$CONFIG_PATH' does not exist" >&2; exit 2; }
 shift $(( $# > 2 ? 2 : $# ))
-OUTPUT_DIR=$(.venv/bin/python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get('output_dir', 'runs/asconvsr_x2'))" "$CONFIG_PATH" 2>/dev/null || echo runs/asconvsr_x2)
+source scripts/python_env.sh       # before reading the preset: it needs yaml
+OUTPUT_DIR=$("$PY" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get('output_dir', 'runs/asconvsr_x2'))" "$CONFIG_PATH")
 if [[ $# -gt 0 && "${1}" != --* ]]; then OUTPUT_DIR=$1; shift; fi
-bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"    # msrun starts plain `python`
 PORT=${MASTER_PORT:-$(( 20000 + RANDOM % 20000 ))}
 mkdir -p "$OUTPUT_DIR"
 msrun --worker_num="$DEVICE_NUM" --local_worker_num="$DEVICE_NUM" --master_port="$PORT" \

@@ -6,9 +6,10 @@
 #   CONFIG_PATH  config YAML (default: the config.yaml beside the checkpoint, else defaults)
 #   (pass "" for DATA_DIR or CONFIG_PATH to keep its default)
 # Writes LOG_DIR/eval.log and LOG_DIR/eval.json, LOG_DIR = outputs/eval/<checkpoint>_<time>.
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,8p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
+if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,9p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
 CKPT_PATH=$1
 [[ -f "$CKPT_PATH" ]] || { echo "error: checkpoint '$CKPT_PATH' does not exist" >&2; exit 2; }
 shift
@@ -23,7 +24,7 @@ if [[ $# -gt 0 && "${1}" != --* ]]; then       # CONFIG_PATH ("" keeps the defau
 fi
 LOG_DIR=${LOG_DIR:-outputs/eval/$(basename "${CKPT_PATH%.*}")_$(date +%Y%m%d_%H%M%S)}
 mkdir -p "$LOG_DIR"
-bash scripts/setup.sh
+source scripts/python_env.sh
 echo "[eval] log: $LOG_DIR/eval.log"
-.venv/bin/python eval.py --ckpt_path "$CKPT_PATH" --device_target CPU "${ARGS[@]}" \
+"$PY" eval.py --ckpt_path "$CKPT_PATH" --device_target CPU "${ARGS[@]}" \
   --json "$LOG_DIR/eval.json" "$@" 2>&1 | tee "$LOG_DIR/eval.log"

@@ -7,9 +7,10 @@
 #   (pass "" for DATA_DIR or CONFIG_PATH to keep its default)
 #   DEVICE_ID    GPU index (default 0)
 # Writes LOG_DIR/eval.log and LOG_DIR/eval.json, LOG_DIR = outputs/eval/<checkpoint>_<time>.
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,9p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
+if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,10p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
 CKPT_PATH=$1
 [[ -f "$CKPT_PATH" ]] || { echo "error: checkpoint '$CKPT_PATH' does not exist" >&2; exit 2; }
 shift
@@ -30,7 +31,7 @@ fi
 command -v nvidia-smi >/dev/null || echo "warning: nvidia-smi not found; is this a GPU machine?" >&2
 LOG_DIR=${LOG_DIR:-outputs/eval/$(basename "${CKPT_PATH%.*}")_$(date +%Y%m%d_%H%M%S)}
 mkdir -p "$LOG_DIR"
-bash scripts/setup.sh
+source scripts/python_env.sh
 echo "[eval] log: $LOG_DIR/eval.log"
-.venv/bin/python eval.py --ckpt_path "$CKPT_PATH" --device_target GPU --device_id "$DEVICE_ID" \
+"$PY" eval.py --ckpt_path "$CKPT_PATH" --device_target GPU --device_id "$DEVICE_ID" \
   "${ARGS[@]}" --json "$LOG_DIR/eval.json" "$@" 2>&1 | tee "$LOG_DIR/eval.log"

@@ -4,6 +4,7 @@
 #   CONFIG_PATH  preset YAML (default configs/asconvsr_x2.yaml)
 #   OUTPUT_DIR   run folder (default: the preset's output_dir)
 # Needs data/train and data/val: bash scripts/prepare_data.sh
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,7p "$0"; exit 0; fi
@@ -12,5 +13,5 @@ CONFIG_PATH=${1:-configs/asconvsr_x2.yaml}
 shift $(( $# > 0 ? 1 : 0 ))
 OUT_ARGS=()
 if [[ $# -gt 0 && "${1}" != --* ]]; then OUT_ARGS=(--output_dir "$1"); shift; fi
-bash scripts/setup.sh
-.venv/bin/python train.py --config_path "$CONFIG_PATH" --device_target CPU "${OUT_ARGS[@]}" "$@"
+source scripts/python_env.sh
+"$PY" train.py --config_path "$CONFIG_PATH" --device_target CPU "${OUT_ARGS[@]}" "$@"

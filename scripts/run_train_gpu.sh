@@ -5,6 +5,7 @@
 #   DEVICE_ID    GPU index (default 0)
 #   OUTPUT_DIR   run folder (default: the preset's output_dir)
 # The log goes to OUTPUT_DIR/train.log as well as the console.
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,8p "$0"; exit 0; fi
@@ -16,6 +17,6 @@ shift $(( $# > 2 ? 2 : $# ))
 OUT_ARGS=()
 if [[ $# -gt 0 && "${1}" != --* ]]; then OUT_ARGS=(--output_dir "$1"); shift; fi
 command -v nvidia-smi >/dev/null || echo "warning: nvidia-smi not found; is this a GPU machine?" >&2
-bash scripts/setup.sh
-.venv/bin/python train.py --config_path "$CONFIG_PATH" --device_target GPU \
+source scripts/python_env.sh
+"$PY" train.py --config_path "$CONFIG_PATH" --device_target GPU \
   --device_id "$DEVICE_ID" "${OUT_ARGS[@]}" "$@"
