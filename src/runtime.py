@@ -32,7 +32,11 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None)
         device: "CPU", "GPU" or "Ascend".
         mode: "graph" (static graph, fastest) or "pynative" (eager, quick to start).
         device_id: accelerator index; defaults to the launcher's ``DEVICE_ID`` or 0.
-        seed: global seed for MindSpore and numpy (None leaves them alone).
+        seed: global seed for MindSpore and numpy (None leaves them alone). On GPU and
+            Ascend it also turns on MindSpore's deterministic kernels
+            (``ms.set_deterministic``): without them cuDNN/CANN pick atomics-based
+            algorithms whose float sums differ run to run. The CPU kernels are already
+            deterministic for a fixed thread count.
         jit_level: MindSpore graph-kernel level ("O0", "O1"); None keeps the default.
     """
     apply_env_defaults()
@@ -54,6 +58,8 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None)
         ms.set_context(jit_config={"jit_level": jit_level})
     if seed is not None:
         import numpy as np
+        if device != "CPU":
+            ms.set_deterministic(True)
         ms.set_seed(seed)
         np.random.seed(seed)
     return ms

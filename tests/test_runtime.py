@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = ("import src, os, mindspore; from src.runtime import env_was_applied_in_time; "
          "print(os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['GLOG_v'], env_was_applied_in_time())")
@@ -53,3 +55,20 @@ def test_alternating_medians_alternates_and_skips_the_warm_up():
                                    "b": lambda: order.append("b")}, rounds=3, warmup=1)
     assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
     assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+@pytest.mark.parametrize("device, deterministic", [("CPU", False), ("GPU", True),
+                                                   ("Ascend", True)])
+def test_seed_turns_on_deterministic_kernels_on_accelerators(monkeypatch, device,
+                                                             deterministic):
+    import mindspore as ms
+    from src.runtime import setup
+    calls = {}
+    monkeypatch.setattr(ms, "set_device", lambda *args: calls.setdefault("device", args))
+    monkeypatch.setattr(ms, "set_context", lambda **kw: None)
+    monkeypatch.setattr(ms, "set_seed", lambda seed: calls.setdefault("seed", seed))
+    monkeypatch.setattr(ms, "set_deterministic", lambda on: calls.setdefault("det", on))
+    setup(device, "pynative", device_id=3, seed=7)
+    assert calls["seed"] == 7
+    assert calls.get("det", False) is deterministic
+    assert calls["device"] == (("CPU",) if device == "CPU" else (device, 3))
