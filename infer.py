@@ -1,7 +1,8 @@
 """Upscale images, folders of images or videos with a trained or exported AsConvSR.
 
     python infer.py --model MODEL --input IMAGE|FOLDER|VIDEO --output PATH
-                    [--tile 512] [--ext png] [--scale S] [--config_path YAML]
+                    [--tile 512] [--ext png] [--suffix _x2] [--overwrite] [--quiet]
+                    [--scale S] [--config_path YAML]
 
 MODEL: a training checkpoint (.ckpt; its run's config.yaml beside it is used unless
 --config_path is given), or a .mindir / .onnx written by export.py (its metadata says
@@ -10,13 +11,19 @@ the scale; see docs/deploy.md). Images (PNG/JPEG/BMP/TIFF/WebP; grey, RGB, RGBA;
 OpenCV reads) becomes an mp4v video. Large images run in tiles of --tile LR pixels
 with whole-image-exact results (--tile 0: whole image at once). Every config key is
 also a flag (--device_target GPU, --mode pynative ...).
+
+--output with an image (or, for a video, a video) extension is a file; without an
+extension it is a folder; any other extension is refused. Nothing is overwritten: an
+input never, an existing output only with --overwrite. In a folder, inputs sharing a
+stem (x.png, x.jpg) become x_png.png and x_jpg.png. A file that cannot be read is
+reported and skipped; the exit status is 1 when any was.
 """
-import os
 import sys
 import time
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
-from src.config import ConfigError, parse_config, run_main
+from src.config import ConfigError, run_main
+from src.deploy.cli import command_line_keys, parse_config_for_checkpoint, warn_changed_model_keys
 
 
 def extra_args(parser):
@@ -30,19 +37,18 @@ def extra_args(parser):
     parser.add_argument("--ext", default="png",
                         help="image format written into an output folder (png, tif, jpg, bmp)")
     parser.add_argument("--fourcc", default="mp4v", help="codec of output videos")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--suffix", default="",
+                        help="appended to output base names in a folder (_x2: photo_x2.png)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files (inputs are never replaced)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def resolve_config(argv):
     """parse_config, with a checkpoint's own config.yaml when --config_path is absent."""
-    cfg, extras = parse_config(argv, description=__doc__.splitlines()[0], extra_args=extra_args)
-    beside = os.path.join(os.path.dirname(os.path.abspath(extras.model)), "config.yaml")
-    if (extras.model.lower().endswith(".ckpt") and extras.config_path is None
-            and os.path.isfile(beside)):
-        cfg, extras = parse_config(argv + ["--config_path", beside],
-                                   description=__doc__.splitlines()[0], extra_args=extra_args)
-    explicit = {token[2:].split("=")[0] for token in argv if token.startswith("--")}
-    return cfg, extras, explicit
+    cfg, extras, _ = parse_config_for_checkpoint(argv, lambda extras: extras.model,
+                                                 __doc__.splitlines()[0], extra_args)
+    return cfg, extras, command_line_keys(argv)
 
 
 def main():
@@ -50,18 +56,24 @@ def main():
     cfg, extras, explicit = resolve_config(argv)
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
+    from src.deploy.infer_jobs import failure_summary, plan_jobs, prepare_outputs, run_jobs
+    jobs = plan_jobs(extras.input, extras.output, extras.ext, extras.suffix, extras.overwrite)
+    prepare_outputs(jobs)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
-    from src.deploy.infer_jobs import plan_jobs, run_jobs
     from src.deploy.runners import open_model
-    jobs = plan_jobs(extras.input, extras.output, extras.ext)
+    if extras.model.lower().endswith(".ckpt"):
+        warn_changed_model_keys(argv, cfg, extras.model)
     started = time.perf_counter()
     runner = open_model(extras.model, cfg, explicit)
     print(f"model {extras.model}: x{runner.scale}, unshuffle {runner.unshuffle}, "
           f"tile {extras.tile or 'whole image'}"
           f"{'' if runner.can_tile else ' (this export runs whole images only)'}; "
           f"loaded in {time.perf_counter() - started:.1f} s")
-    run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
+    failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
+    if failed:
+        print(failure_summary(failed, len(jobs)), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ The network takes RGB in [0, 1]. Around it:
     8-bit       read /255, written rounded to 8-bit
 Other sample types (float or 32-bit TIFF...) are refused with a message.
 Files are decoded from bytes (np.fromfile + cv2.imdecode) so any path works, and
-written atomically (temporary file + rename).
+written atomically (temporary file + rename), mode 0666 minus the umask.
 """
 import os
 from dataclasses import dataclass
@@ -18,12 +18,15 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from src.config import ConfigError
+from src.deploy.outputs import make_readable, writing
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 MAX_VALUE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
-class ImageIOError(ValueError):
+class ImageIOError(ConfigError):
     """An image that cannot be read or written; the message names the file."""
 
 
@@ -92,8 +95,16 @@ def assemble_output(sr_rgb, source: DecodedImage, scale, extension):
     return stacked.astype(dtype)
 
 
+def temp_path(path):
+    """The hidden temporary file ``write_image`` renames to ``path``."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.tmp{os.path.splitext(path)[1].lower()}")
+
+
 def write_image(path, array):
-    """Write atomically (a temporary file in the same folder, then a rename)."""
+    """Write atomically (a temporary file in the same folder, then a rename), mode 0666
+    minus the umask. A write failure is one OutputError naming the path; the temporary
+    file is removed."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in IMAGE_EXTENSIONS:
         raise ImageIOError(f"output '{path}': unknown image extension; use one of "
@@ -101,11 +112,12 @@ def write_image(path, array):
     ok, encoded = cv2.imencode(extension, array)
     if not ok:
         raise ImageIOError(f"OpenCV could not encode '{path}' ({array.dtype}, {array.shape})")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{extension}")
-    encoded.tofile(tmp)
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    with writing(path, tmp):
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+        encoded.tofile(tmp)
+        make_readable(tmp)
+        os.replace(tmp, path)
     return path
 
 

@@ -1,51 +1,100 @@
-"""infer.py's work list: which input goes to which output, and running them."""
+"""infer.py's work list: which input goes to which output, and running them.
+
+Refused before any work (one line naming the path): an output that is one of the inputs,
+an existing output file (unless ``overwrite``), an output name whose extension is neither
+an image/video format nor empty (empty: a folder). In a folder, inputs sharing a stem
+(x.png, x.jpg) get distinct outputs (x_png.png, x_jpg.png). A file that cannot be read
+or upscaled is reported and skipped; the others are still processed.
+"""
 import os
+import sys
 import time
 
+from src.config import ConfigError
 from src.deploy.image_io import (IMAGE_EXTENSIONS, ImageIOError, assemble_output,
-                                 from_network_output, read_image, to_network_input,
-                                 write_image)
+                                 from_network_output, read_image, temp_path,
+                                 to_network_input, write_image)
+from src.deploy.outputs import (OutputError, check_writable_folder, output_names,
+                                refuse_inputs, remove_quietly, same_path)
 from src.deploy.tiling import upscale
-from src.deploy.video import is_video, upscale_video
+from src.deploy.video import VIDEO_EXTENSIONS, is_video, upscale_video
 
 
-def output_for(source, output, ext, is_folder_output):
-    """Output path of one input: inside ``output`` when it is a folder, else ``output``."""
-    stem = os.path.splitext(os.path.basename(source))[0]
-    if not is_folder_output:
-        return output
-    extension = ".mp4" if is_video(source) else f".{ext.lstrip('.').lower()}"
-    return os.path.join(output, stem + extension)
-
-
-def looks_like_file(path, video):
-    extension = os.path.splitext(path)[1].lower()
-    return bool(extension) and not os.path.isdir(path) and (
-        is_video(path) if video else extension in IMAGE_EXTENSIONS)
-
-
-def plan_jobs(source, output, ext="png"):
-    """[(input, output)] for an image, a video or a folder (its images and videos)."""
-    if f".{ext.lstrip('.').lower()}" not in IMAGE_EXTENSIONS:
+def image_extension(ext):
+    extension = f".{ext.lstrip('.').lower()}"
+    if extension not in IMAGE_EXTENSIONS:
         raise ImageIOError(f"--ext {ext}: not an image format; use one of "
                            f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+    return extension
+
+
+def output_is_file(source, output):
+    """True when ``output`` names a file: it has the extension of the input's kind (an
+    image format for an image, a video format for a video); no extension or an existing
+    folder: a folder. Any other extension is refused."""
+    extension = os.path.splitext(output)[1].lower()
+    if os.path.isdir(output) or not extension:
+        return False
+    wanted = VIDEO_EXTENSIONS if is_video(source) else IMAGE_EXTENSIONS
+    if extension in wanted:
+        return True
+    kind = "a video" if is_video(source) else "an image"
+    raise OutputError(f"--output '{output}': '{extension}' is not {kind} extension "
+                      f"({', '.join(wanted)}); give a file name with one, or a folder "
+                      f"name without an extension")
+
+
+def folder_targets(folder, names, output, extension, suffix):
+    """{input name: output path} of a folder's images and videos."""
+    images = [n for n in names if not is_video(n)]
+    videos = [n for n in names if is_video(n)]
+    renamed = {**output_names(images, extension, suffix), **output_names(videos, ".mp4", suffix)}
+    return {name: os.path.join(output, renamed[name]) for name in names}
+
+
+def plan_jobs(source, output, ext="png", suffix="", overwrite=False):
+    """[(input, output)] for an image, a video or a folder (its images and videos)."""
+    extension = image_extension(ext)
     if os.path.isdir(source):
         names = sorted(n for n in os.listdir(source)
                        if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS or is_video(n))
         if not names:
             raise ImageIOError(f"folder '{source}' holds no image or video "
                                f"({', '.join(IMAGE_EXTENSIONS)})")
-        if os.path.isfile(output):
-            raise ImageIOError(f"--output '{output}' is a file; a folder input needs an "
-                               f"output folder")
-        return [(os.path.join(source, n), output_for(n, output, ext, True)) for n in names]
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"input '{source}' does not exist")
-    folder_output = not looks_like_file(output, is_video(source))
-    target = output_for(source, output, ext, folder_output)
-    if os.path.abspath(target) == os.path.abspath(source):
-        raise ImageIOError(f"output '{target}' would overwrite the input; choose another --output")
-    return [(source, target)]
+        if os.path.isfile(output) or (os.path.splitext(output)[1] and not os.path.isdir(output)):
+            raise OutputError(f"--output '{output}' is a file name; a folder input needs an "
+                              f"output folder (a name without an extension)")
+        if same_path(source, output) and not suffix:
+            raise OutputError(f"--output '{output}' is the input folder: the results would "
+                              f"replace the inputs; choose another folder or give --suffix")
+        targets = folder_targets(source, names, output, extension, suffix)
+        jobs = [(os.path.join(source, n), targets[n]) for n in names]
+        inputs = [os.path.join(source, n) for n in os.listdir(source)]
+    else:
+        if not os.path.isfile(source):
+            raise ImageIOError(f"input '{source}' does not exist")
+        if output_is_file(source, output):
+            target = output
+        else:
+            stem = os.path.splitext(os.path.basename(source))[0]
+            target = os.path.join(output, stem + suffix + (".mp4" if is_video(source)
+                                                            else extension))
+        jobs, inputs = [(source, target)], [source]
+    refuse_inputs([t for _, t in jobs], inputs, "choose another --output")
+    existing = [t for _, t in jobs if os.path.exists(t)]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise OutputError(f"output '{existing[0]}' exists{more}; pass --overwrite to replace "
+                          f"it, or choose another --output or --suffix")
+    return jobs
+
+
+def prepare_outputs(jobs):
+    """Before the model loads: every output folder writable, stale temporaries removed."""
+    for folder in sorted({os.path.dirname(os.path.abspath(t)) for _, t in jobs}):
+        check_writable_folder(folder, "--output")
+    for _, target in jobs:
+        remove_quietly(temp_path(target))
 
 
 def upscale_image_file(runner, source, target, tile):
@@ -57,15 +106,41 @@ def upscale_image_file(runner, source, target, tile):
     return image.rgb.shape[1::-1], sr.shape[1::-1]
 
 
+def run_job(runner, source, target, tile, fourcc, progress):
+    """One job; returns its report line."""
+    started = time.perf_counter()
+    if is_video(source):
+        frames, seconds = upscale_video(runner, source, target, tile, fourcc, progress)
+        return (f"{source}: {frames} frames in {seconds:.1f} s ({frames / seconds:.2f} fps) "
+                f"-> {target}")
+    (w, h), (sw, sh) = upscale_image_file(runner, source, target, tile)
+    return (f"{source}: {w}x{h} -> {sw}x{sh} in {time.perf_counter() - started:.2f} s "
+            f"-> {target}")
+
+
 def run_jobs(runner, jobs, tile, fourcc="mp4v", progress=True):
-    """Run every (input, output) job, printing one line per job."""
-    for source, target in jobs:
-        started = time.perf_counter()
-        if is_video(source):
-            frames, seconds = upscale_video(runner, source, target, tile, fourcc, progress)
-            print(f"{source}: {frames} frames in {seconds:.1f} s ({frames / seconds:.2f} fps) "
-                  f"-> {target}")
+    """Run every (input, output) job, printing one line per job. An input that cannot be
+    processed is reported on stderr and skipped; a write failure (OutputError) stops.
+    Returns [(input, reason)] of the skipped inputs."""
+    from tqdm import tqdm
+    failed = []
+    bar = tqdm(jobs, unit="file", disable=not progress or len(jobs) < 2)
+    for source, target in bar:
+        bar.set_description(os.path.basename(source))
+        try:
+            line = run_job(runner, source, target, tile, fourcc, progress)
+        except OutputError:
+            raise
+        except ConfigError as err:
+            reason = str(err).strip().splitlines()[0]
+            failed.append((source, reason))
+            bar.write(f"skipped {source}: {reason}", file=sys.stderr)
             continue
-        (w, h), (sw, sh) = upscale_image_file(runner, source, target, tile)
-        print(f"{source}: {w}x{h} -> {sw}x{sh} in {time.perf_counter() - started:.2f} s "
-              f"-> {target}")
+        bar.write(line, file=sys.stdout)
+    bar.close()
+    return failed
+
+
+def failure_summary(failed, total):
+    return (f"error: {len(failed)} of {total} inputs failed: "
+            + "; ".join(f"{os.path.basename(s)} ({reason})" for s, reason in failed))

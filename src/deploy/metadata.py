@@ -21,12 +21,14 @@ Fields (version 1):
 import json
 import os
 
+from src.config import ConfigError
+
 FORMAT = "asconvsr-export"
 VERSION = 1
 ONNX_KEY = "asconvsr"
 
 
-class MetadataError(ValueError):
+class MetadataError(ConfigError):
     """Missing or unreadable export metadata; the message says how to fix it."""
 
 
@@ -61,9 +63,19 @@ def _from_onnx(onnx_path):
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    except Exception as err:          # InvalidProtobuf, Fail...: onnxruntime's own types
+        raise MetadataError(unreadable_model(onnx_path, err)) from None
     text = session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
     return json.loads(text) if text else None
+
+
+def unreadable_model(path, err):
+    """One line for a model file its runtime cannot load (random bytes, truncated)."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (f"model '{path}' cannot be loaded ({reason[:160]}); is it a complete file "
+            f"written by export.py?")
 
 
 def read_metadata(model_path):

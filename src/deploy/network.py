@@ -31,12 +31,13 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 
+from src.config import ConfigError
 from src.deploy.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 from src.model.asconvsr import (AsConvSR, AsConvSRConfig, bicubic_phase_kernels,
                                 per_sample_conv, pixel_rows, spatial_mean)
 
 
-class DeployError(ValueError):
+class DeployError(ConfigError):
     """A model or request the deploy path cannot serve; the message says what to do."""
 
 

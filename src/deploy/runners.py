@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from src.deploy.metadata import MetadataError, graph_path, read_metadata
+from src.deploy.metadata import MetadataError, graph_path, read_metadata, unreadable_model
 from src.deploy.network import (DeployError, as_tensor, deploy_from_training, pooled_shape,
                                 receptive_halo, uses_global_pooling)
 
@@ -82,7 +82,10 @@ class MindirRunner(ModelRunner):
         for kind in kinds:
             file = graph_path(path, metadata, kind) if kind != "full" else path
             require_file(file, kind)
-            self.cells[kind] = nn.GraphCell(ms.load(file))
+            try:
+                self.cells[kind] = nn.GraphCell(ms.load(file))
+            except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
+                raise DeployError(unreadable_model(file, err)) from None
 
     def _run(self, kind, *arrays):
         return self.cells[kind](*[as_tensor(a) for a in arrays]).asnumpy()
@@ -102,7 +105,10 @@ class OnnxRunner(ModelRunner):
         for kind in kinds:
             file = graph_path(path, metadata, kind) if kind != "full" else path
             require_file(file, kind)
-            self.sessions[kind] = ort.InferenceSession(file, options, providers=providers)
+            try:
+                self.sessions[kind] = ort.InferenceSession(file, options, providers=providers)
+            except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
+                raise DeployError(unreadable_model(file, err)) from None
 
     def _run(self, kind, *arrays):
         session = self.sessions[kind]
@@ -147,7 +153,7 @@ def open_model(path, cfg, explicit_keys=()):
     with an export's metadata).
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model '{path}' does not exist")
+        raise DeployError(f"model '{path}' does not exist")
     extension = os.path.splitext(path)[1].lower()
     if extension not in MODEL_EXTENSIONS:
         raise DeployError(f"model '{path}': expected a .ckpt, .mindir or .onnx file")

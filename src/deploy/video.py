@@ -2,7 +2,8 @@
 
 Every frame is upscaled on its own (the control modules pool over that frame), through
 the same tiler as still images. The output keeps the input's frame rate; audio is not
-carried over (OpenCV does not read it). Written to a temporary file, renamed at the end.
+carried over (OpenCV does not read it). Written to a temporary file (removed on failure), renamed at the end, mode 0666 minus
+the umask.
 """
 import os
 import time
@@ -10,7 +11,8 @@ import time
 import cv2
 import numpy as np
 
-from src.deploy.image_io import ImageIOError, from_network_output, to_network_input
+from src.deploy.image_io import ImageIOError, from_network_output, temp_path, to_network_input
+from src.deploy.outputs import make_readable, remove_quietly, writing
 from src.deploy.tiling import upscale
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -44,10 +46,9 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
         raise ImageIOError(f"OpenCV cannot open the video '{source}'")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-    root, extension = os.path.splitext(target)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(target)),
-                       f".{os.path.basename(root)}.tmp{extension}")
+    tmp = temp_path(target)
+    with writing(target):
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
     writer, frames, start = None, 0, time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc=os.path.basename(source), disable=not progress)
     try:
@@ -62,6 +63,12 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
             frames += 1
             bar.update(1)
             bar.set_postfix(fps=f"{frames / (time.perf_counter() - start):.2f}")
+    except BaseException:
+        if writer is not None:
+            writer.release()
+            writer = None
+        remove_quietly(tmp)
+        raise
     finally:
         bar.close()
         capture.release()
@@ -69,5 +76,7 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
             writer.release()
     if frames == 0:
         raise ImageIOError(f"no frame could be read from '{source}'")
-    os.replace(tmp, target)
+    with writing(target, tmp):
+        make_readable(tmp)
+        os.replace(tmp, target)
     return frames, time.perf_counter() - start
