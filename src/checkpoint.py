@@ -5,27 +5,52 @@ as in the Cell: ``conv_first.weight``, ``blocks.0.convs.1.basis`` ...), the Adam
 (``adam_m.*``, ``adam_v.*``, ``global_step``...) and training metadata (``iteration``).
 The run's resolved ``config.yaml`` sits beside it; :func:`config_for_checkpoint` finds it.
 """
+import glob
 import os
 
 import mindspore as ms
 
-from src.config import config_beside_checkpoint, load_config
+from src.config import ConfigError, config_beside_checkpoint, load_config
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ConfigError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+def temporary_paths(path):
+    """The partial files a write of ``path`` by :func:`save_checkpoint_atomic` can leave:
+    its temporary ``.NAME.tmp.ckpt`` and the ``.NAME.tmp.tmp`` MindSpore writes first."""
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.tmp.ckpt")
+    return tmp, os.path.splitext(tmp)[0] + ".tmp"
+
+
+def remove_partial_checkpoints(directory):
+    """Delete the temporary files interrupted checkpoint writes left in ``directory``."""
+    for pattern in (".*.tmp.ckpt", ".*.tmp.tmp"):
+        for leftover in glob.glob(os.path.join(glob.escape(directory), pattern)):
+            os.remove(leftover)
 
 
 def save_checkpoint_atomic(save_obj, path, append_dict=None):
     """Write ``path`` via a temporary file and a rename, so a crash mid-write never
-    leaves a truncated checkpoint where the previous good one was."""
+    leaves a truncated checkpoint where the previous good one was. A failed write
+    (disk full, read-only folder) removes its partial files and raises an OSError
+    naming ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.ckpt")
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
-    os.replace(tmp, path)
+    tmp, ms_tmp = temporary_paths(path)
+    try:
+        for leftover in (tmp, ms_tmp):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
+        os.replace(tmp, path)
+    except OSError as err:
+        for leftover in (tmp, ms_tmp):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise OSError(err.errno, err.strerror or str(err), path) from None
 
 
 def read_checkpoint(path):

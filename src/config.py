@@ -8,12 +8,14 @@ Precedence: default_config.yaml < ``--config_path FILE`` < ``--key value`` flags
 Types come from the default value: ``--bias true`` (true/false/1/0/yes/no),
 ``--lr 1e-4``, ``--val_dirs [data/val,data/set5]`` or ``--val_dirs data/val,data/set5``.
 A key with a null default takes any YAML value. Unknown keys and values of the wrong
-type stop with a one-line error that names the key.
+type stop with a one-line error that names the key; :func:`check_ranges` then checks
+every numeric key against :data:`RANGES` (entry points call it before writing anything).
 """
 import argparse
 import difflib
 import os
 import sys
+import traceback
 
 import yaml
 
@@ -22,7 +24,9 @@ DEFAULT_CONFIG = os.path.join(ROOT, "default_config.yaml")
 
 
 class ConfigError(ValueError):
-    """A config problem a user can fix; the message names the key or file."""
+    """An input problem a user can fix (config, file, folder, checkpoint); the message
+    names the key or file. :func:`run_main` prints it as one line, exit status 2; the
+    project's other input errors (CheckpointError, ImageError, ...) subclass it."""
 
 
 class Config(dict):
@@ -46,7 +50,10 @@ def load_yaml_documents(path):
         with open(path, encoding="utf-8") as handle:
             return [doc or {} for doc in yaml.safe_load_all(handle)]
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {err}".splitlines()[0]) from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {what}") from None
 
 
 def load_defaults(path=DEFAULT_CONFIG):
@@ -59,6 +66,13 @@ def _unknown_key_error(key, known, origin):
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else "; see default_config.yaml for the keys"
     return ConfigError(f"unknown config key '{key}' ({origin}){hint}")
+
+
+def _unknown_flag_error(flag, known_flags):
+    """``known_flags``: every flag of the parser (config keys and the entry point's own)."""
+    close = difflib.get_close_matches(flag, known_flags, n=1)
+    hint = f"; did you mean '--{close[0]}'?" if close else "; --help lists the flags"
+    return ConfigError(f"unknown flag '--{flag}'{hint}")
 
 
 def _type_name(value):
@@ -157,9 +171,11 @@ def parse_config(argv=None, description="AsConvSR", defaults_path=DEFAULT_CONFIG
     if extra_args is not None:
         extra_args(parser)
     args, unknown = parser.parse_known_args(argv)
+    flags = [option[2:] for action in parser._actions for option in action.option_strings
+             if option.startswith("--") and option != "--help"]
     for token in unknown:
         if token.startswith("--"):
-            raise _unknown_key_error(token[2:].split("=")[0], list(defaults), "command line")
+            raise _unknown_flag_error(token[2:].split("=")[0], flags)
         raise ConfigError(f"unexpected command-line argument '{token}'; flags look like --key value")
     values = dict(defaults)
     if args.config_path:
@@ -170,6 +186,7 @@ def parse_config(argv=None, description="AsConvSR", defaults_path=DEFAULT_CONFIG
             values[key] = coerce(key, parsed.pop(key), defaults[key])
     cfg = Config(values)
     validate_choices(cfg, choices)
+    check_ranges(cfg)
     extras = argparse.Namespace(**{k: v for k, v in parsed.items() if k not in defaults})
     return cfg, extras
 
@@ -178,6 +195,62 @@ def validate_choices(cfg, choices):
     for key, allowed in choices.items():
         if key in cfg and cfg[key] not in allowed:
             raise ConfigError(f"config key '{key}' must be one of {allowed}, got {cfg[key]!r}")
+
+
+def _in_unit(low_open, high_open):
+    return lambda v, _: (0 < v if low_open else 0 <= v) and (v < 1 if high_open else v <= 1)
+
+
+# key -> (test(value, all values), what the key must be; may name other keys as {key}).
+# Every numeric key of default_config.yaml has a row (tests/test_config.py checks it).
+RANGES = {
+    "device_id": (lambda v, _: v >= 0, ">= 0"),
+    "seed": (lambda v, _: 0 <= v < 2 ** 32, "in [0, 2^32)"),
+    "scale": (lambda v, _: v >= 1, ">= 1"),
+    "channels": (lambda v, _: v >= 1, ">= 1"),
+    "num_blocks": (lambda v, _: v >= 1, ">= 1"),
+    "num_kernels": (lambda v, _: v >= 1, ">= 1"),
+    "convs_per_block": (lambda v, _: v >= 1, ">= 1"),
+    "kernel_size": (lambda v, _: v >= 1 and v % 2 == 1, "odd and >= 1"),
+    "temperature": (lambda v, _: v > 0, "> 0"),
+    "temperature_start": (lambda v, _: v > 0, "> 0"),
+    "temperature_anneal_iters": (lambda v, _: v >= 0, ">= 0 (0: no annealing)"),
+    "reduction": (lambda v, c: 1 <= v <= c.get("channels", v), "in [1, channels = {channels}]"),
+    "coeff_init_dominance": (lambda v, c: 0 < v < 1 or c.get("num_kernels") == 1,
+                             "in (0, 1) (open interval)"),
+    "dynamic_kernels": (lambda v, _: v >= 1, ">= 1"),
+    "unshuffle": (lambda v, _: v >= 1, ">= 1"),
+    "last_init_scale": (lambda v, _: v >= 0, ">= 0"),
+    "lr_patch_size": (lambda v, c: v >= 1 and v % c.get("unshuffle", 1) == 0,
+                      "a positive multiple of unshuffle = {unshuffle}"),
+    "batch_size": (lambda v, _: v >= 1, ">= 1"),
+    "num_workers": (lambda v, _: v >= -1, "-1 (auto), 0 (a thread) or a worker count"),
+    "min_patch_texture": (lambda v, _: v >= 0, ">= 0 (0: any patch)"),
+    "total_iters": (lambda v, _: v >= 1, ">= 1"),
+    "lr": (lambda v, _: v > 0, "> 0"),
+    "beta1": (_in_unit(False, True), "in [0, 1)"),
+    "beta2": (_in_unit(False, True), "in [0, 1)"),
+    "weight_decay": (lambda v, _: v >= 0, ">= 0"),
+    "lr_decay_step": (lambda v, _: v >= 1, ">= 1 (iterations between decays)"),
+    "lr_decay_gamma": (_in_unit(True, False), "in (0, 1] (1: no decay)"),
+    "warmup_iters": (lambda v, _: v >= 0, ">= 0 (0: no warm-up)"),
+    "charbonnier_eps": (lambda v, _: v > 0, "> 0"),
+    "log_every": (lambda v, _: v >= 1, ">= 1"),
+    "val_every": (lambda v, _: v >= 0, ">= 0 (0: no validation)"),
+    "ckpt_every": (lambda v, _: v >= 1, ">= 1"),
+    "val_crop_border": (lambda v, _: v >= -1, ">= 0, or -1 for crop = scale"),
+}
+
+
+def check_ranges(values, keys=None):
+    """ConfigError naming the first key of ``values`` (or of ``keys``) outside its range
+    in :data:`RANGES`; keys a mapping lacks are not checked."""
+    for key, (ok, must) in RANGES.items():
+        if key in values and (keys is None or key in keys) and values[key] is not None \
+                and not ok(values[key], values):
+            raise ConfigError(f"config key '{key}' must be {must.format(**values)}, "
+                              f"got {values[key]!r}")
+    return values
 
 
 def load_config(path=None, overrides=None):
@@ -192,7 +265,7 @@ def load_config(path=None, overrides=None):
         values[key] = check_value(key, value, values[key], "overrides")
     cfg = Config(values)
     validate_choices(cfg, choices)
-    return cfg
+    return check_ranges(cfg)
 
 
 def config_beside_checkpoint(ckpt_path):
@@ -209,11 +282,35 @@ def save_config(cfg, path):
     os.replace(tmp, path)
 
 
+def os_error_line(err):
+    """One line for an OSError that names a file: the path and the OS's reason."""
+    return f"cannot use '{err.filename}': {err.strerror or err}"
+
+
+def exit_as_bug():
+    """Print the current exception's traceback and a request to report it; exit 1."""
+    traceback.print_exc()
+    print("error: this is a bug in AsConvSR, not a problem with your input; please report "
+          "it with the traceback above and the output of `python -m src.runtime`",
+          file=sys.stderr)
+    sys.exit(1)
+
+
 def run_main(main):
-    """Call ``main()``; turn user-fixable errors into one line on stderr and exit code 2."""
+    """Call ``main()``. The project's input errors (ConfigError and its subclasses) and
+    OSErrors that name a file become one line on stderr and exit status 2; any other
+    exception is a bug: its traceback, then one line asking to report it."""
     try:
         return main()
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except ConfigError as err:
         # MindSpore appends a C++ call stack to errors raised in graph mode: first line only.
         print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:
+        if err.filename is None:
+            exit_as_bug()
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:  # noqa: BLE001  (anything else is a bug: keep its traceback)
+        exit_as_bug()
+

@@ -31,7 +31,7 @@ def test_lists(text):
 
 
 def test_unknown_key_is_refused_with_a_suggestion():
-    with pytest.raises(ConfigError, match="unknown config key 'batch_szie'.*'batch_size'"):
+    with pytest.raises(ConfigError, match=r"unknown flag '--batch_szie'; did you mean '--batch_size'\?"):
         parse_config(["--batch_szie", "8"])
 
 
@@ -86,3 +86,73 @@ def test_help_prints_every_entry_points_flags(entry):
     assert "usage:" in out.stdout
     if entry != "benchmark.py":
         assert "--min_patch_texture" in out.stdout and "40% of" in out.stdout
+
+
+@pytest.mark.parametrize("key,value", [
+    ("lr", "-1"), ("total_iters", "0"), ("warmup_iters", "-5"), ("lr_decay_step", "0"),
+    ("lr_decay_gamma", "1.5"), ("log_every", "0"), ("ckpt_every", "0"), ("val_every", "-1"),
+    ("batch_size", "0"), ("num_kernels", "0"), ("channels", "0"), ("charbonnier_eps", "0"),
+    ("beta1", "1"), ("beta2", "-0.1"), ("temperature", "0"), ("coeff_init_dominance", "1"),
+    ("reduction", "0"), ("dynamic_kernels", "0"), ("kernel_size", "4"), ("num_workers", "-2"),
+])
+def test_out_of_range_values_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"^config key '{key}' must be .*, got {value}"):
+        parse_config([f"--{key}", value])
+
+
+def test_lr_patch_size_must_be_a_multiple_of_unshuffle():
+    with pytest.raises(ConfigError) as err:
+        parse_config(["--lr_patch_size", "1"])
+    assert "'lr_patch_size'" in str(err.value) and "unshuffle = 2" in str(err.value)
+    assert "infer.py" not in str(err.value)
+    with pytest.raises(ConfigError, match="'lr_patch_size'"):
+        load_config(overrides={"lr_patch_size": 9})
+
+
+def test_every_numeric_key_has_a_range_and_presets_pass_it():
+    import glob
+    from src.config import RANGES, load_defaults
+    values, _, _ = load_defaults()
+    numeric = {k for k, v in values.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert numeric <= set(RANGES), numeric - set(RANGES)
+    for path in sorted(glob.glob("configs/*.yaml") + glob.glob("pretrained/*/config.yaml")):
+        load_config(path)
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("channels: 8\nlr: [0.1\nscale: 2\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml' is not valid YAML at line \d+, column \d+"):
+        load_config(str(bad))
+
+
+def test_misspelled_entry_point_flag_gets_a_suggestion():
+    def extras(parser):
+        parser.add_argument("--save_dir")
+        parser.add_argument("--tile", type=int)
+    with pytest.raises(ConfigError, match=r"unknown flag '--save_dri'; did you mean '--save_dir'\?"):
+        parse_config(["--save_dri", "x"], extra_args=extras)
+    with pytest.raises(ConfigError, match=r"did you mean '--tile'\?"):
+        parse_config(["--tiel=3"], extra_args=extras)
+
+
+def _run_main_output(capsys, error):
+    from src.config import run_main
+
+    def main():
+        raise error
+    with pytest.raises(SystemExit) as stop:
+        run_main(main)
+    return stop.value.code, capsys.readouterr().err
+
+
+def test_run_main_one_line_for_input_errors_traceback_for_bugs(capsys):
+    from src.checkpoint import CheckpointError
+    code, err = _run_main_output(capsys, CheckpointError("checkpoint 'x.ckpt' is bad"))
+    assert code == 2 and err == "error: checkpoint 'x.ckpt' is bad\n"
+    code, err = _run_main_output(capsys, PermissionError(13, "Permission denied", "/ro/run"))
+    assert code == 2 and err == "error: cannot use '/ro/run': Permission denied\n"
+    code, err = _run_main_output(capsys, ValueError("operands could not be broadcast"))
+    assert code == 1 and "Traceback" in err and "operands could not be broadcast" in err
+    assert err.strip().splitlines()[-1].startswith("error: this is a bug in AsConvSR")

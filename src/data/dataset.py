@@ -59,7 +59,7 @@ def mod_crop(img, scale):
 def check_scale(scale):
     """Integer scale >= 1 (training crops need an integer LR/HR grid)."""
     if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale}")
+        raise ConfigError(f"scale must be a positive integer, got {scale}")
     return int(scale)
 
 
@@ -197,8 +197,8 @@ def resolve_lr_dir(lr_dir, scale):
     """The folder holding the LR files: ``lr_dir/X{s}`` when it exists (DIV2K's
     ``..._LR_bicubic`` parent), else ``lr_dir`` itself."""
     if not os.path.isdir(lr_dir):
-        raise ValueError(f"LR folder '{lr_dir}' does not exist; run scripts/make_lr.py "
-                         f"or leave lr_dir empty to make LR at start-up")
+        raise ConfigError(f"LR folder '{lr_dir}' does not exist; run scripts/make_lr.py "
+                          f"or leave lr_dir empty to make LR at start-up")
     nested = os.path.join(lr_dir, f"X{scale}")
     return nested if os.path.isdir(nested) else lr_dir
 
@@ -215,7 +215,7 @@ def read_matching_lr(lr_files, lr_folder, hr_path, hr_shape, scale):
     cut to the mod-cropped HR / scale. ``hr_shape`` is the HR size before mod-crop.
 
     Raises ImageError (file missing/unreadable: the caller skips the image) or
-    ValueError (size does not match: wrong scale or wrong folder).
+    ConfigError (size does not match: wrong scale or wrong folder).
     """
     stem = os.path.splitext(os.path.basename(hr_path))[0]
     lr_path = lr_files.get(f"{stem}x{scale}") or lr_files.get(stem)
@@ -226,10 +226,10 @@ def read_matching_lr(lr_files, lr_folder, hr_path, hr_shape, scale):
     floor_hw = (hr_shape[0] // scale, hr_shape[1] // scale)
     ceil_hw = (-(-hr_shape[0] // scale), -(-hr_shape[1] // scale))
     if lr.shape[:2] not in (floor_hw, ceil_hw):
-        raise ValueError(f"LR '{lr_path}' is {lr.shape[1]}x{lr.shape[0]} (WxH) but HR "
-                         f"'{hr_path}' is {hr_shape[1]}x{hr_shape[0]}: expected "
-                         f"{floor_hw[1]}x{floor_hw[0]} at scale {scale}; check --scale "
-                         f"and the LR folder")
+        raise ConfigError(f"LR '{lr_path}' is {lr.shape[1]}x{lr.shape[0]} (WxH) but HR "
+                          f"'{hr_path}' is {hr_shape[1]}x{hr_shape[0]}: expected "
+                          f"{floor_hw[1]}x{floor_hw[0]} at scale {scale}; check --scale "
+                          f"and the LR folder")
     return np.ascontiguousarray(lr[:floor_hw[0], :floor_hw[1]])
 
 
@@ -244,8 +244,8 @@ def too_small_reason(hr, scale, lr_patch_size):
 
 def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None):
     """Read every usable HR image (and LR partner) once. Returns (hr_list, lr_list or
-    None, names). Unusable files are skipped with a warning; none usable -> ValueError."""
-    paths = list_images(hr_dir)
+    None, names). Unusable files are skipped with a warning; none usable -> ConfigError."""
+    paths = list_images(hr_dir, flag="--train_dir")
     lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
     lr_files = index_lr_files(lr_folder) if lr_folder else None
     hr_images, lr_images, names = [], [], []
@@ -266,21 +266,21 @@ def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None):
         lr_images.append(lr)
         names.append(os.path.basename(path))
     if not hr_images:
-        raise ValueError(f"no usable training image in '{hr_dir}': all {len(paths)} files "
-                         f"were skipped (see the warnings above); run "
-                         f"scripts/prepare_data.sh or pass another --train_dir")
+        raise ConfigError(f"no usable training image in '{hr_dir}': all {len(paths)} files "
+                          f"were skipped (see the warnings above); run "
+                          f"scripts/prepare_data.sh or pass another --train_dir")
     return hr_images, (lr_images if lr_folder else None), names
 
 
 def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration):
     """Validate the batch/sharding arguments with one-line messages."""
     if batch_size < 1 or lr_patch_size < 1:
-        raise ValueError(f"batch_size ({batch_size}) and lr_patch_size ({lr_patch_size}) "
-                         f"must be >= 1")
+        raise ConfigError(f"batch_size ({batch_size}) and lr_patch_size ({lr_patch_size}) "
+                          f"must be >= 1")
     if group_size < 1 or not 0 <= rank < group_size:
-        raise ValueError(f"rank {rank} is not in [0, group_size={group_size})")
+        raise ConfigError(f"rank {rank} is not in [0, group_size={group_size})")
     if start_iteration < 0:
-        raise ValueError(f"start_iteration must be >= 0, got {start_iteration}")
+        raise ConfigError(f"start_iteration must be >= 0, got {start_iteration}")
 
 
 def build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None, rank=0,
@@ -418,8 +418,8 @@ def resolve_num_workers(num_workers, device_target="CPU"):
     Ascend, where the step is fast and batches must be made in parallel."""
     workers = int(num_workers)
     if workers < -1:
-        raise ValueError(f"num_workers must be -1 (auto), 0 (a thread of the training "
-                         f"process) or a worker count, got {workers}")
+        raise ConfigError(f"num_workers must be -1 (auto), 0 (a thread of the training "
+                          f"process) or a worker count, got {workers}")
     if workers == -1:
         return 0 if str(device_target).upper() == "CPU" else min(4, os.cpu_count() or 1)
     return workers
@@ -464,7 +464,7 @@ def use_processes(requested, workers, batch_mb, group_size):
     return True
 
 
-def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None):
+def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir"):
     """Whole-image (name, lr_uint8, hr_uint8) triples for validation and eval.py.
 
     HR is mod-cropped to ``scale``; LR is ``imresize_uint8(hr, 1/scale)``, or
@@ -473,7 +473,7 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None):
     skipped with a warning. Returns (pairs, skipped_names), sorted by file name.
     """
     scale = check_scale(scale)
-    paths = list_images(hr_dir)
+    paths = list_images(hr_dir, flag)
     lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
     lr_files = index_lr_files(lr_folder) if lr_folder else None
     pairs, skipped = [], []

@@ -20,11 +20,13 @@ import tempfile
 import cv2
 import numpy as np
 
+from src.config import ConfigError
+
 LOGGER = logging.getLogger("src.data")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageError(ValueError):
+class ImageError(ConfigError):
     """A file that cannot be used as an image; ``str()`` is a one-line message."""
 
     def __init__(self, path, reason, hint="replace or remove the file"):
@@ -131,20 +133,21 @@ def to_uint8(image, path, quiet=False):
     raise ImageError(path, f"pixel type {image.dtype} is not supported (use 8/16-bit)")
 
 
-def list_images(folder) -> list:
+def list_images(folder, flag="--data_dir") -> list:
     """Sorted paths of the image files directly inside ``folder`` (extensions in
-    :data:`IMAGE_EXTENSIONS`, any case). Raises ValueError for a missing or empty folder."""
+    :data:`IMAGE_EXTENSIONS`, any case). Raises ConfigError for a missing or empty
+    folder; its hint names ``flag``, the caller's flag for the folder."""
     folder = str(folder)
     if not os.path.isdir(folder):
-        raise ValueError(f"data folder '{folder}' does not exist; run "
-                         f"scripts/prepare_data.sh or pass --data_dir")
+        raise ConfigError(f"data folder '{folder}' does not exist; run "
+                          f"scripts/prepare_data.sh or pass {flag}")
     paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
                    if name.lower().endswith(IMAGE_EXTENSIONS)
                    and os.path.isfile(os.path.join(folder, name)))
     if not paths:
-        raise ValueError(f"data folder '{folder}' has no image files "
-                         f"({', '.join(IMAGE_EXTENSIONS)}); run scripts/prepare_data.sh "
-                         f"or pass --data_dir")
+        raise ConfigError(f"data folder '{folder}' has no image files "
+                          f"({', '.join(IMAGE_EXTENSIONS)}); run scripts/prepare_data.sh "
+                          f"or pass {flag}")
     return paths
 
 

@@ -23,12 +23,14 @@ its own candidate and scale the basis so the assembled kernel has He variance; t
 last conv starts small so the network begins as nearest-neighbour upscaling.
 """
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 from mindspore.common.initializer import initializer, HeNormal, Normal, Zero
+
+from src.config import ConfigError, check_ranges
 
 
 @dataclass
@@ -58,6 +60,7 @@ class AsConvSRConfig:
         return cls(**{k: v for k, v in dict(values).items() if k in names})
 
     def __post_init__(self):
+        check_ranges(asdict(self))         # the numeric fields, as the config keys
         checks = [
             (self.scale >= 1, f"scale must be >= 1, got {self.scale}"),
             (self.unshuffle >= 1, f"unshuffle must be >= 1, got {self.unshuffle}"),
@@ -77,7 +80,7 @@ class AsConvSRConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"model config: {message}")
+                raise ConfigError(f"model config: {message}")
 
     @property
     def out_channels(self):
@@ -447,7 +450,7 @@ def check_input_size(cfg: AsConvSRConfig, height, width):
     """Raise a one-line error when an (H, W) input cannot pass pixel-unshuffle by u."""
     u = cfg.unshuffle
     if height % u or width % u or height < u or width < u:
-        raise ValueError(
+        raise ConfigError(
             f"input size {height}x{width} is not divisible by the pixel-unshuffle factor {u}; "
             f"pad or crop it to a multiple of {u} (infer.py pads and crops back for you)")
 

@@ -15,6 +15,7 @@ the L1 distance of a row from its across-sample mean, averaged over samples and 
 import numpy as np
 from mindspore import nn, ops, Tensor
 
+from src.config import ConfigError
 from src.evaluate import to_uint8
 from src.metrics import psnr, rgb_to_y
 from src.model.census import stem_features
@@ -83,8 +84,8 @@ def control_probe(net, images, targets=None, border=0):
     """
     blocks = coefficients(net, images)
     if not blocks:
-        raise ValueError("the network has no assembled or dynamic block to probe "
-                         "(block_type plain)")
+        raise ConfigError("the network has no assembled or dynamic block to probe "
+                          "(block_type plain)")
     means = [c.mean(axis=0) for c in blocks]                      # (n, rows, E) each
     per_conv = []
     for b, c in enumerate(blocks):
