@@ -2,7 +2,12 @@
 
     python eval.py --ckpt_path runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
                    [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
-                   [--config_path YAML] [--key value ...]
+                   [--config_path YAML] [--quiet] [--key value ...]
+
+Refused before any work (one line): a --save_dir/--compare that is an input folder, an
+output location that cannot be written. Rows are named by file name; x.png and x.jpg
+are saved as x_png.png and x_jpg.png. Unreadable images and images too small for the
+border crop and SSIM are skipped, by name. Earlier files in --save_dir are replaced.
 
 Config: default_config.yaml < --config_path (or, without it, the config.yaml beside the
 checkpoint, as train.py writes it) < --key value flags. So ``--scale 3`` or
@@ -18,7 +23,8 @@ import os
 import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
-from src.config import ConfigError, config_beside_checkpoint, parse_config, run_main
+from src.config import ConfigError, run_main
+from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
 
 def extra_args(parser):
     parser.add_argument("--ckpt_path", required=True, help="checkpoint (.ckpt) to evaluate")
@@ -33,20 +39,14 @@ def extra_args(parser):
                         help="write a bicubic | AsConvSR | HR crop (PNG) per image here")
     parser.add_argument("--crop_border", type=int, default=None,
                         help="pixels cropped per side before the metrics (default: scale)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def resolve_config(argv):
     """(cfg, extras, config source): --config_path, else the checkpoint's config.yaml,
     else the defaults; command-line --key value flags override either."""
-    cfg, extras = parse_config(argv, description=__doc__.splitlines()[0], extra_args=extra_args)
-    source = extras.config_path
-    if source is None:
-        source = config_beside_checkpoint(extras.ckpt_path)
-        if source is not None:
-            cfg, extras = parse_config(["--config_path", source] + list(argv),
-                                       description=__doc__.splitlines()[0],
-                                       extra_args=extra_args)
-    return cfg, extras, source
+    return parse_config_for_checkpoint(argv, lambda extras: extras.ckpt_path,
+                                       __doc__.splitlines()[0], extra_args)
 
 
 def data_sets(cfg, extras):
@@ -80,18 +80,19 @@ def set_names(data_dirs):
     return [f"{'/'.join(p[-2:])}#{i}" for i, p in enumerate(parts)]   # one folder given twice
 
 
-def image_writer(save_dir, compare_dir, scale):
-    """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs."""
-    from src.data.images import write_png
+def image_writer(save_dir, compare_dir, scale, names):
+    """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs; ``names``:
+    {file name: output base name} (x.png and x.jpg -> x_png, x_jpg)."""
+    from src.deploy.image_io import write_image
     from src.evaluate import bicubic_upscale, comparison_image
 
     def on_image(name, lr, sr, hr, row):
-        stem = os.path.splitext(name)[0]
+        base = names[name]
         if save_dir:
-            write_png(os.path.join(save_dir, f"{stem}.png"), sr)
+            write_image(os.path.join(save_dir, f"{base}.png"), sr[:, :, ::-1])
         if compare_dir:
             figure = comparison_image(name, bicubic_upscale(lr, scale), sr, hr, row)
-            write_png(os.path.join(compare_dir, f"{stem}_compare.png"), figure)
+            write_image(os.path.join(compare_dir, f"{base}_compare.png"), figure[:, :, ::-1])
     return on_image
 
 
@@ -103,20 +104,71 @@ def mean_macs(model_cfg, pairs):
     return int(round(sum(count_macs(model_cfg, h, w) for h, w in sizes) / len(sizes)))
 
 
-def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title):
-    """Evaluate one folder; print its table; return its JSON block."""
+def load_set(data_dir, lr_dir, scale, crop):
+    """(pairs named by file name, skipped): unreadable images, and those too small for
+    the border crop and SSIM, are skipped with their names."""
     from src.data.dataset import load_eval_pairs
+    from src.data.images import list_images
+    from src.evaluate import name_by_file, split_measurable
+    pairs, skipped = load_eval_pairs(data_dir, scale, lr_dir)
+    names = name_by_file(list_images(data_dir), [p[0] for p in pairs] + list(skipped))
+    pairs = [(name, lr, hr) for name, (_, lr, hr) in zip(names, pairs)]
+    skipped = names[len(pairs):]
+    pairs, small = split_measurable(pairs, crop)
+    for name, reason in small:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    return pairs, skipped + small
+
+
+def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress):
+    """Evaluate one folder; print its table; return its JSON block."""
+    from src.deploy.outputs import output_names
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
-    pairs, skipped = load_eval_pairs(data_dir, model_cfg.scale, lr_dir)
+    pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop)
     if not pairs:
-        raise ValueError(f"data_dir '{data_dir}' has no readable image ({len(skipped)} "
-                         f"skipped); point --data_dir at a folder of HR images")
-    on_image = image_writer(*out_dirs, model_cfg.scale) if any(out_dirs) else None
-    rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image)
+        raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
+                          f"skipped); point --data_dir at a folder of HR images")
+    names = {name: os.path.splitext(out)[0]
+             for name, out in output_names([p[0] for p in pairs], ".png").items()}
+    on_image = image_writer(*out_dirs, model_cfg.scale, names) if any(out_dirs) else None
+    rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image, progress)
     print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
     return {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
             "num_skipped": len(skipped), "skipped": [describe_skipped(s) for s in skipped],
             "macs_per_image": mean_macs(model_cfg, pairs), "images": rows, "mean": mean}
+
+
+def output_folders(sets, extras):
+    """[(flag, [(data_dir, lr_dir, out_dir or None)...])]: where each set's outputs go
+    (several sets: a sub-folder each)."""
+    names = set_names([d for d, _ in sets])
+    plan = []
+    for flag, folder in (("--save_dir", extras.save_dir), ("--compare", extras.compare)):
+        subs = [name.replace("/", "_") if len(sets) > 1 else "" for name in names]
+        plan.append((flag, [os.path.join(folder, sub) if folder else None for sub in subs]))
+    return plan
+
+
+def check_outputs(sets, extras, scale):
+    """Before the model loads: no output folder is an input folder, the JSON is not an
+    input, and every output location is writable (one line naming it otherwise)."""
+    from src.data.dataset import resolve_lr_dir
+    from src.deploy.outputs import OutputError, check_writable_folder, same_path
+    inputs = [d for d, _ in sets] + [resolve_lr_dir(l, scale) for _, l in sets if l]
+    inputs += [l for _, l in sets if l]
+    for flag, folders in output_folders(sets, extras):
+        for folder in folders:
+            if folder is None:
+                continue
+            for source in inputs:
+                if same_path(folder, source):
+                    raise OutputError(f"{flag} '{folder}' is the input folder '{source}': "
+                                      f"its images would be overwritten; choose another folder")
+            check_writable_folder(folder, flag)
+    if extras.json:
+        if os.path.isdir(extras.json):
+            raise OutputError(f"--json '{extras.json}' is a folder; give a file name")
+        check_writable_folder(os.path.dirname(os.path.abspath(extras.json)), "--json")
 
 
 def runtime_note(mode):
@@ -141,22 +193,26 @@ def finite_or_none(value):
 
 
 def write_json(path, report):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    """Write the JSON atomically (mode 0666 minus the umask); one line naming the path
+    on failure (the tables are already printed)."""
+    from src.deploy.outputs import make_readable, writing
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(finite_or_none(report), handle, indent=2, allow_nan=False)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(finite_or_none(report), handle, indent=2, allow_nan=False)
+        make_readable(tmp)
+        os.replace(tmp, path)
 
 
 def evaluate_sets(predict, model_cfg, sets, crop, extras):
     """Evaluate every (data_dir, lr_dir); outputs of several sets go to sub-folders."""
+    (_, save_dirs), (_, compare_dirs) = output_folders(sets, extras)
     blocks = []
-    for (data_dir, lr_dir), name in zip(sets, set_names([d for d, _ in sets])):
-        sub = name.replace("/", "_") if len(sets) > 1 else ""
-        out_dirs = tuple(os.path.join(d, sub) if d else None
-                         for d in (extras.save_dir, extras.compare))
-        blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, name))
+    for (data_dir, lr_dir), name, save, compare in zip(
+            sets, set_names([d for d, _ in sets]), save_dirs, compare_dirs):
+        blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, (save, compare),
+                                   name, not extras.quiet))
     return blocks
 
 
@@ -182,11 +238,13 @@ def main(argv=None):
     crop = cfg.scale if extras.crop_border is None else extras.crop_border
     if crop < 0:
         raise ConfigError(f"--crop_border must be >= 0, got {crop}")
+    check_outputs(sets, extras, cfg.scale)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.evaluate import make_predictor
     from src.model.complexity import count_params
     from src.checkpoint import load_trained_model
+    warn_changed_model_keys(argv, cfg, extras.ckpt_path)
     net, model_cfg = load_trained_model(cfg, extras.ckpt_path)
     params = count_params(model_cfg)
     print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "

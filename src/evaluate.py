@@ -28,11 +28,15 @@ Conventions:
 * The mean row is the arithmetic mean of the per-image values (the SR-paper
   convention: mean of per-image PSNRs, not PSNR of the mean MSE).
 """
+import os
 import time
 
 import numpy as np
 
+from src.config import ConfigError
 from src.metrics import image_metrics
+
+SSIM_WINDOW = 11          # src/metrics.py: SSIM needs 11x11 pixels after the border crop
 
 METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 BICUBIC_KEYS = tuple(f"bicubic_{key}" for key in METRIC_KEYS)
@@ -172,7 +176,43 @@ def _timed_predict(predict, lr):
     return sr, (wall_ms if forward_ms is None else forward_ms)
 
 
-def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None):
+def too_small(hr, crop_border):
+    """Why ``hr`` cannot be measured with ``crop_border`` (None: it can)."""
+    height, width = hr.shape[:2]
+    left_h, left_w = height - 2 * crop_border, width - 2 * crop_border
+    if min(left_h, left_w) < SSIM_WINDOW:
+        return (f"{width}x{height} is too small: SSIM needs {SSIM_WINDOW}x{SSIM_WINDOW} pixels "
+                f"after cropping {crop_border} per side")
+    return None
+
+
+def split_measurable(pairs, crop_border):
+    """(pairs that can be measured, [(name, reason)] of those too small)."""
+    kept, skipped = [], []
+    for pair in pairs:
+        reason = too_small(pair[2], crop_border)
+        if reason:
+            skipped.append((pair[0], reason))
+        else:
+            kept.append(pair)
+    return kept, skipped
+
+
+def name_by_file(hr_paths, names):
+    """File names for the stems ``names`` of ``hr_paths`` (sorted like them), in order:
+    a stem shared by several files (x.png, x.jpg) takes them in turn."""
+    files = [os.path.basename(path) for path in hr_paths]
+    queues = {}
+    for name in files:
+        queues.setdefault(os.path.splitext(name)[0], []).append(name)
+    result = []
+    for name in names:
+        queue = queues.get(name)
+        result.append(name if name in files or not queue else queue.pop(0))
+    return result
+
+
+def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None, progress=False):
     """Run ``predict`` on every LR of ``pairs`` and measure it against the HR.
 
     Args:
@@ -182,20 +222,23 @@ def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None):
         pairs: [(name, lr_uint8, hr_uint8)]; bicubic rows are cached per list.
         scale: the upscaling factor s. crop_border: pixels cropped per side.
         on_image: optional callable(name, lr, sr, hr, row), e.g. to save the result.
+        progress: a tqdm bar per image (on stderr).
     Returns:
         (rows, mean): rows are dicts {"name", *ROW_KEYS}; mean has ROW_KEYS.
     """
     bicubic_rows = _BICUBIC_CACHE.get(pairs, scale, crop_border)
     warm_up = getattr(predict, "warm_up", None)
     rows = []
-    for index, ((name, lr, hr), bicubic) in enumerate(zip(pairs, bicubic_rows)):
+    from tqdm import tqdm
+    bar = tqdm(list(zip(pairs, bicubic_rows)), unit="image", disable=not progress, leave=False)
+    for index, ((name, lr, hr), bicubic) in enumerate(bar):
         if warm_up is not None:
             warm_up(lr)
         elif index == 0:
             predict(lr)
         sr, runtime_ms = _timed_predict(predict, lr)
         if sr.shape != hr.shape:
-            raise ValueError(f"'{name}': the model output is {sr.shape} but the HR image is "
+            raise ConfigError(f"'{name}': the model output is {sr.shape} but the HR image is "
                              f"{hr.shape}; the LR must be exactly HR / {scale}")
         row = dict(name=name, **image_metrics(sr, hr, crop_border), **bicubic)
         row["gain_psnr_y"] = row["psnr_y"] - row["bicubic_psnr_y"]
@@ -242,7 +285,7 @@ def format_table(title, rows, mean, skipped=()):
     lines += [line(row["name"], row) for row in rows]
     lines += ["-" * len(header), line("mean", mean)]
     if skipped:
-        lines.append(f"skipped (unreadable; the warnings above say why): "
+        lines.append(f"skipped (unreadable or too small; the warnings above say why): "
                      f"{', '.join(describe_skipped(item) for item in skipped)}")
     return "\n".join(lines)
 

@@ -63,6 +63,8 @@ def remove_quietly(path):
 def check_writable_folder(folder, flag):
     """Create ``folder`` if needed and prove a file can be written in it (a file in the
     way, a read-only or full file system fail here, before any long work)."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"{flag} '{folder}' is a file, not a folder")
     probe = os.path.join(folder, f".write_test_{uuid.uuid4().hex[:8]}")
     try:
         os.makedirs(folder, exist_ok=True)

@@ -1,0 +1,64 @@
+"""eval.py never loses a user's file and one bad image never stops a set: issue 18."""
+import json
+import os
+import stat
+
+import cv2
+import pytest
+
+from tests.test_eval import assert_one_line_refusal, run_eval, structured_rgb, x2_checkpoint  # noqa: F401
+from tests.test_infer_safety import current_umask, digests
+
+
+def hr_folder(folder, sizes):
+    os.makedirs(folder, exist_ok=True)
+    for i, (name, (h, w)) in enumerate(sizes.items()):
+        image = structured_rgb(max(h, 32), max(w, 32), seed=i)[:h, :w]
+        assert cv2.imwrite(os.path.join(folder, name), image[:, :, ::-1])
+    return str(folder)
+
+
+def test_save_dir_equal_to_data_dir_is_refused(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    before = digests(data)
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--save_dir", data)
+    assert_one_line_refusal(result, "--save_dir", data, "input folder")
+    assert digests(data) == before
+
+
+def test_output_under_a_file_is_refused_before_evaluating(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    (tmp_path / "blocker").write_text("a file")
+    for flag in ("--save_dir", "--json"):
+        target = str(tmp_path / "blocker" / ("out.json" if flag == "--json" else "out"))
+        result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, flag, target)
+        reason = "is a file" if flag == "--json" else "Not a directory"
+        assert_one_line_refusal(result, flag, "blocker", reason)
+        assert "checkpoint" not in result.stdout
+
+
+def test_clashing_stems_and_small_images(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"x.png": (32, 32), "x.bmp": (32, 36),
+                                       "tiny.png": (14, 14), "thin.png": (2, 4)})
+    before = digests(data)
+    save, out_json = tmp_path / "sr", tmp_path / "r.json"
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--save_dir", str(save),
+                      "--json", str(out_json), "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out_json.read_text())
+    assert [row["name"] for row in report["images"]] == ["x.bmp", "x.png"]
+    assert sorted(report["skipped"])[0].startswith("thin.png: 4x2 is too small")
+    assert any(s.startswith("tiny.png: 14x14 is too small") for s in report["skipped"])
+    assert "2 images evaluated, 2 skipped" in result.stdout
+    assert sorted(os.listdir(save)) == ["x_bmp.png", "x_png.png"]
+    assert cv2.imread(str(save / "x_bmp.png")).shape == (32, 36, 3)
+    for path in (save / "x_png.png", out_json):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~current_umask()
+    assert digests(data) == before
+
+
+def test_changed_model_key_warns(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--temperature", "1")
+    assert result.returncode == 0, result.stderr
+    assert "warning: --temperature 1.0 differs" in result.stderr
