@@ -15,7 +15,8 @@ import os
 import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
-from src.config import parse_config, run_main
+from src.config import run_main
+from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
 
 
 def extra_args(parser):
@@ -42,12 +43,8 @@ def export_batch_size(cfg, argv):
 
 def resolve_config(argv):
     """parse_config, with the checkpoint's own config.yaml when --config_path is absent."""
-    description = __doc__.splitlines()[0]
-    cfg, extras = parse_config(argv, description=description, extra_args=extra_args)
-    beside = os.path.join(os.path.dirname(os.path.abspath(extras.ckpt_file)), "config.yaml")
-    if extras.config_path is None and os.path.isfile(beside):
-        cfg, extras = parse_config(argv + ["--config_path", beside], description=description,
-                                   extra_args=extra_args)
+    cfg, extras, _ = parse_config_for_checkpoint(argv, lambda extras: extras.ckpt_file,
+                                                 __doc__.splitlines()[0], extra_args)
     return cfg, extras
 
 
@@ -58,6 +55,9 @@ def main():
     from src.deploy.exporter import VerificationError, check_request, export_model
     check_request(cfg, extras.file_format, extras.file_name, extras.height, extras.width,
                   batch_size)
+    from src.deploy.outputs import check_writable_folder
+    check_writable_folder(os.path.dirname(os.path.abspath(extras.file_name)), "--file_name")
+    warn_changed_model_keys(argv, cfg, extras.ckpt_file)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     try:

@@ -144,3 +144,22 @@ def test_changed_model_key_warns(tmp_path, ckpt):
     assert result.returncode == 0, result.stderr
     warning = [line for line in result.stderr.splitlines() if "warning: --temperature" in line]
     assert len(warning) == 1 and "1.0" in warning[0] and "30.0" in warning[0]
+
+
+def test_export_under_a_file_is_one_line_and_outputs_are_readable(tmp_path, ckpt):
+    import subprocess
+    import sys
+    from tests.test_infer import ROOT
+    (tmp_path / "blocker").write_text("a file")
+
+    def export(name, *extra):
+        return subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), "--ckpt_file",
+                               ckpt, "--file_name", name, "--tile_graphs", "false", *extra],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = export(str(tmp_path / "blocker" / "m"))
+    one_line_error(result, "--file_name", "blocker", "is a file")
+    result = export(str(tmp_path / "m"), "--temperature", "1")
+    assert result.returncode == 0, result.stderr
+    assert "warning: --temperature 1.0 differs" in result.stderr
+    for name in ("m.mindir", "m.mindir.json"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~current_umask()

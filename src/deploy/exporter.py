@@ -20,6 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from src.deploy.outputs import make_readable, writing
 from src.deploy.metadata import FORMAT, VERSION, embed_in_onnx, write_sidecar
 from src.deploy.network import (DeployError, as_tensor, deploy_from_training, pooled_shape,
                                 receptive_halo, uses_global_pooling)
@@ -76,18 +77,22 @@ OUTPUT_NAMES = {"full": ["sr"], "tile": ["sr"], "stats": ["sums"]}
 
 
 def write_graph(cell, inputs, path, file_format, kind):
-    """Export ``cell`` to ``path`` (an existing file is replaced: MindSpore writes 0400)."""
+    """Export ``cell`` to ``path`` (an existing file is replaced), then give it mode 0666
+    minus the umask (MindSpore writes 0400). An OSError is one line naming the path."""
     import mindspore as ms
-    if os.path.exists(path):
-        os.remove(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if file_format == "ONNX":
-        ms.onnx.export(cell, *inputs, file_name=path, input_names=INPUT_NAMES[kind],
-                       output_names=OUTPUT_NAMES[kind])
-    else:
-        ms.export(cell, *inputs, file_name=os.path.splitext(path)[0], file_format=file_format)
-    if not os.path.isfile(path):
-        raise DeployError(f"MindSpore reported no error but wrote no '{path}'")
+    with writing(path):
+        if os.path.exists(path):
+            os.remove(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if file_format == "ONNX":
+            ms.onnx.export(cell, *inputs, file_name=path, input_names=INPUT_NAMES[kind],
+                           output_names=OUTPUT_NAMES[kind])
+        else:
+            ms.export(cell, *inputs, file_name=os.path.splitext(path)[0],
+                      file_format=file_format)
+        if not os.path.isfile(path):
+            raise DeployError(f"MindSpore reported no error but wrote no '{path}'")
+        make_readable(path)
     return path
 
 

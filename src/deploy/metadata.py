@@ -39,11 +39,14 @@ def sidecar_path(model_path):
 
 def write_sidecar(model_path, metadata):
     """Write the metadata JSON beside ``model_path`` (atomically)."""
+    from src.deploy.outputs import make_readable, writing
     path = sidecar_path(model_path)
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(metadata, handle, indent=2)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(metadata, handle, indent=2)
+        make_readable(tmp)
+        os.replace(tmp, path)
     return path
 
 
