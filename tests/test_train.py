@@ -1,6 +1,8 @@
 """train.py end to end on tiny synthetic photos: run folder, resume after SIGKILL, NaN stop,
 two-process data parallelism under msrun. Each test starts train.py as a user would."""
+import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -103,15 +105,24 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(photos, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(photos, tmp_path):
     out = tmp_path / "nan"
-    # Without ReLUs nothing can die, so a 1e30 step overflows float32 within a few steps.
-    proc = run_train(photos, out, "--total_iters", "50", "--lr", "1e30", "--relu", "none",
-                     "--ckpt_every", "1", "--val_every", "0", check=False)
+    # Without ReLUs nothing can die, so steps of 300 overflow float32 within a few steps
+    # (seed 0: the loss is finite at iterations 1 and 2, inf at 3).
+    proc = run_train(photos, out, "--total_iters", "50", "--lr", "300", "--warmup_iters", "0",
+                     "--relu", "none", "--ckpt_every", "1", "--log_every", "1",
+                     "--val_every", "0", check=False)
     assert proc.returncode == 3, proc.stderr[-2000:]
     last_line = proc.stderr.strip().splitlines()[-1]
     assert "loss became" in last_line and "latest.ckpt' (iteration" in last_line
     assert "Traceback" not in proc.stderr
+    bad = int(re.search(r"loss became \S+ at iteration (\d+)", last_line).group(1))
+    kept = int(re.search(r"latest.ckpt' \(iteration (\d+)", last_line).group(1))
     params = load_params(str(out / "latest.ckpt"))
     assert all(np.isfinite(v).all() for v in params.values())
+    # the kept weights gave the finite loss logged one step later; the ones after them
+    # (which gave the inf) were not kept
+    assert int(params["iteration"]) == kept == bad - 2
+    assert f"iter {kept + 1}/50 | loss" in (out / "train.log").read_text()
+    assert not [name for name in os.listdir(out) if name.startswith(".")]
 
 
 def test_resume_from_a_weights_only_checkpoint_is_refused(photos, tmp_path):
@@ -137,15 +148,16 @@ def test_resume_with_another_shape_names_the_parameter(photos, tmp_path):
 def test_init_weights_starts_from_a_checkpoint_with_fresh_optimizer(photos, tmp_path):
     first = tmp_path / "first"
     run_train(photos, first, "--total_iters", "3", "--val_every", "3")
-    # lr 0: Adam cannot move the weights, so the final weights are the initial ones
+    # lr 1e-30: Adam's steps (about lr each) are far below float32 resolution of the
+    # weights, so the final weights are the initial ones
     tuned = tmp_path / "tuned"
-    run_train(photos, tuned, "--total_iters", "2", "--val_every", "0", "--lr", "0",
+    run_train(photos, tuned, "--total_iters", "2", "--val_every", "0", "--lr", "1e-30",
               "--init_weights", str(first / "best.ckpt"))
     start, after = load_params(str(first / "best.ckpt")), load_params(str(tuned / "latest.ckpt"))
     weights = [name for name in start if name != "iteration"]
     assert weights and all(name in after for name in weights)
     for name in weights:
-        np.testing.assert_array_equal(after[name], start[name], err_msg=name)
+        np.testing.assert_allclose(after[name], start[name], rtol=0, atol=1e-20, err_msg=name)
     # Adam restarted: its step counts this run's 2 iterations only
     assert np.ravel(after["iteration"])[0] == 2 == np.ravel(after["global_step"])[0]
     log = (tuned / "train.log").read_text()
@@ -171,6 +183,134 @@ def test_missing_train_folder_is_one_clear_line(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--train_dir" in proc.stderr and "--data_dir" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def hashes(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            for name in sorted(os.listdir(folder)) if (folder / name).is_file()}
+
+
+def last_error_line(proc):
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def finished_run(photos, tmp_path):
+    out = tmp_path / "run"
+    run_train(photos, out, "--total_iters", "2", "--val_every", "2")
+    return out
+
+
+def test_a_second_start_into_a_run_folder_is_refused(photos, finished_run):
+    before = hashes(finished_run)
+    proc = run_train(photos, finished_run, "--total_iters", "3", check=False)
+    line = last_error_line(proc)
+    assert proc.returncode == 2
+    assert "already holds a run" in line and "--resume" in line and "--overwrite" in line
+    assert str(finished_run) in line
+    assert hashes(finished_run) == before
+
+
+def test_overwrite_replaces_the_run(photos, finished_run):
+    run_train(photos, finished_run, "--total_iters", "1", "--val_every", "0", "--overwrite")
+    assert int(load_params(str(finished_run / "latest.ckpt"))["iteration"]) == 1
+    assert not (finished_run / "best.ckpt").exists()     # the old run's best is gone
+
+
+@pytest.mark.parametrize("bad", [["--resume", "LATEST", "--train_dir", "/nonexistent/train"],
+                                 ["--resume", "LATEST", "--lr", "-1"],
+                                 ["--resume", "/nonexistent/latest.ckpt"],
+                                 ["--overwrite", "--train_dir", "/nonexistent/train"],
+                                 ["--overwrite", "--init_weights", "/nonexistent/w.ckpt"]])
+def test_a_failed_start_changes_nothing_in_the_run_folder(photos, finished_run, bad):
+    """Resuming or overwriting with one bad input: config.yaml, the checkpoints and the
+    history stay as they were (the README's resume command still works)."""
+    before = hashes(finished_run)
+    bad = [str(finished_run / "latest.ckpt") if arg == "LATEST" else arg for arg in bad]
+    proc = run_train(photos, finished_run, "--total_iters", "3", *bad, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "nonexistent" in last_error_line(proc) or "'lr'" in last_error_line(proc)
+    assert hashes(finished_run) == before
+
+
+@pytest.mark.parametrize("key,value", [("ckpt_every", "0"), ("log_every", "0"),
+                                       ("lr_decay_step", "0"), ("num_kernels", "0"),
+                                       ("total_iters", "0"), ("warmup_iters", "-5"),
+                                       ("lr", "-1"), ("lr_patch_size", "1")])
+def test_bad_training_values_are_one_line_naming_the_key(photos, tmp_path, key, value):
+    proc = run_train(photos, tmp_path / "o", f"--{key}", value, check=False)
+    line = last_error_line(proc)
+    assert proc.returncode == 2 and line.startswith(f"error: config key '{key}' must be")
+    assert "infer.py" not in line and not (tmp_path / "o").exists()
+
+
+def test_output_under_a_file_is_one_line_naming_the_path(photos, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = run_train(photos, blocker / "run", "--total_iters", "1", check=False)
+    line = last_error_line(proc)
+    assert proc.returncode == 2 and str(blocker / "run") in line
+    assert "Not a directory" in line or "File exists" in line
+    assert blocker.read_text() == "not a folder"
+
+
+def test_partial_checkpoint_files_are_removed_at_the_next_start(photos, tmp_path):
+    out = tmp_path / "run"
+    run_train(photos, out, "--total_iters", "2", "--val_every", "0")
+    for leftover in (".latest.ckpt.tmp.ckpt", ".latest.ckpt.tmp.tmp", ".best.ckpt.tmp.tmp",
+                     ".latest.pending.ckpt", "history.json.tmp"):
+        (out / leftover).write_bytes(b"partial")
+    run_train(photos, out, "--total_iters", "3", "--val_every", "0",
+              "--resume", str(out / "latest.ckpt"))
+    assert not [name for name in os.listdir(out) if "tmp" in name or "pending" in name]
+
+
+def test_failed_checkpoint_write_removes_its_partial_files(tmp_path, monkeypatch):
+    import mindspore as ms
+    from mindspore import nn
+    from src.checkpoint import save_checkpoint_atomic
+
+    def disk_full(obj, path, append_dict=None):
+        with open(path[:-len(".ckpt")] + ".tmp", "wb") as handle:   # as MindSpore does
+            handle.write(b"half")
+        raise OSError(28, "No space left on device", path[:-len(".ckpt")] + ".tmp")
+    monkeypatch.setattr(ms, "save_checkpoint", disk_full)
+    (tmp_path / "latest.ckpt").write_bytes(b"previous good one")
+    with pytest.raises(OSError) as err:
+        save_checkpoint_atomic(nn.Dense(2, 2), str(tmp_path / "latest.ckpt"))
+    assert err.value.filename == str(tmp_path / "latest.ckpt")
+    assert err.value.strerror == "No space left on device"
+    assert os.listdir(tmp_path) == ["latest.ckpt"]
+    assert (tmp_path / "latest.ckpt").read_bytes() == b"previous good one"
+
+
+@pytest.mark.parametrize("argv,env,expected", [
+    (["--device_target", "GPU", "--device_id", "3"], {"DEVICE_ID": "6"}, 3),
+    (["--device_target", "GPU", "--device_id", "3", "--distribute", "true"],
+     {"DEVICE_ID": "6"}, 6),
+])
+def test_device_id_reaches_set_device(monkeypatch, argv, env, expected):
+    """One device: the config's device_id; under msrun: the rank's DEVICE_ID."""
+    import importlib.util
+    import mindspore as ms
+    import src.engine.trainer as trainer
+    calls = []
+    monkeypatch.setattr(ms, "set_device", lambda *args: calls.append(args))
+    monkeypatch.setattr(ms, "set_context", lambda **kwargs: None)
+    monkeypatch.setattr(ms, "set_seed", lambda seed: None)
+    monkeypatch.setattr(ms, "set_deterministic", lambda flag: None)
+    monkeypatch.setattr(trainer, "train", lambda cfg, **kwargs: None)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["train.py", "--mode", "pynative", *argv])
+    spec = importlib.util.spec_from_file_location("train_entry", os.path.join(ROOT, "train.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    assert calls == [("GPU", expected)]
 
 
 @pytest.mark.slow

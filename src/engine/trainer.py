@@ -2,7 +2,10 @@
 
 Run folder (``cfg.output_dir``):
     config.yaml     the resolved config (loadable with --config_path)
-    latest.ckpt     network + Adam state + iteration: the resume point (atomic write)
+    latest.ckpt     network + Adam state + iteration: the resume point (atomic write).
+                    Written one step late: a checkpoint becomes latest.ckpt once the next
+                    step's loss is finite, so the kept one never holds weights that
+                    already gave inf/NaN (the last iteration's is written at once)
     best.ckpt       network weights with the best validation PSNR-Y so far
     history.json    logged losses and validation figures (survives resume)
     train.log       the progress lines
@@ -10,6 +13,11 @@ Run folder (``cfg.output_dir``):
                     with the date, the git commit (and whether the tree had local
                     changes) and the MindSpore version that ran it
     curve.png       loss and validation PSNR against iterations
+
+A folder that already holds a run (latest.ckpt, best.ckpt or history.json) is only
+reused with ``resume`` (continue it) or ``overwrite`` (replace it). Everything a start
+needs (config values, data folders, the resume or init checkpoint) is checked before
+the first file is written, so a failed start leaves an existing run folder as it was.
 
 Resume reproduces an uninterrupted run: the data stream is a pure function of
 (seed, sample index) and restarts at the checkpoint's iteration, and the checkpoint
@@ -27,12 +35,13 @@ import numpy as np
 import mindspore as ms
 
 from src.checkpoint import (CheckpointError, load_model_weights, parameter_mismatch,
-                            read_checkpoint, save_checkpoint_atomic)
+                            read_checkpoint, remove_partial_checkpoints,
+                            save_checkpoint_atomic)
 from src.data.prepare import sha256_of
-from src.config import save_config
+from src.config import ConfigError, save_config
 from src.data.degrade import Degradation
 from src.engine.train_step import TemperatureSchedule, build_train_step
-from src.model.asconvsr import AsConvSRConfig, build_model, check_input_size
+from src.model.asconvsr import AsConvSRConfig, build_model
 
 
 class TrainingStopped(RuntimeError):
@@ -45,7 +54,7 @@ def init_distributed(cfg):
         return 0, 1
     from mindspore.communication import init, get_rank, get_group_size
     if "MS_WORKER_NUM" not in os.environ and "RANK_SIZE" not in os.environ:
-        raise ValueError("distribute is true but no launcher started this process; run "
+        raise ConfigError("distribute is true but no launcher started this process; run "
                          "under msrun (scripts/run_distribute_train_gpu.sh) or drop --distribute")
     init()
     rank, group_size = get_rank(), get_group_size()
@@ -55,16 +64,57 @@ def init_distributed(cfg):
 
 
 class RunFolder:
-    """Files of one training run; only rank 0 writes."""
+    """Files of one training run; only rank 0 writes, and only after :meth:`prepare`."""
+
+    RUN_FILES = ("latest.ckpt", "best.ckpt", "history.json")   # what marks a run
+    PENDING = ".latest.pending.ckpt"    # the newest checkpoint until its next step's loss
+    TEMPORARY = ("config.yaml.tmp", "history.json.tmp", "curve.png.tmp.png", PENDING)
 
     def __init__(self, path, writer):
         self.path = path
         self.writer = writer
-        if writer:
-            os.makedirs(path, exist_ok=True)
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    def check_reuse(self, resume, overwrite):
+        """ConfigError when the folder holds a run and neither ``resume`` nor
+        ``overwrite`` says what to do with it."""
+        found = [name for name in self.RUN_FILES if os.path.isfile(self.file(name))]
+        if found and not resume and not overwrite:
+            raise ConfigError(
+                f"output_dir '{self.path}' already holds a run ({', '.join(found)}); continue "
+                f"it with --resume {self.file('latest.ckpt')}, pick another --output_dir, "
+                f"or pass --overwrite to replace it")
+
+    def prepare(self, replace):
+        """Create the folder, prove it writable (an OSError names the path), remove the
+        partial files an interrupted run left, and with ``replace`` the old run's files."""
+        if not self.writer:
+            return
+        os.makedirs(self.path, exist_ok=True)
+        probe = self.file(".write-test")
+        with open(probe, "w", encoding="utf-8") as handle:
+            handle.write("ok\n")
+        os.remove(probe)
+        remove_partial_checkpoints(self.path)
+        stale = self.TEMPORARY + (self.RUN_FILES + ("curve.png",) if replace else ())
+        for name in stale:
+            if os.path.isfile(self.file(name)):
+                os.remove(self.file(name))
+
+    def save_pending(self, train_step, iteration):
+        """Write this iteration's checkpoint beside latest.ckpt, not over it."""
+        save_checkpoint_atomic(train_step, self.file(self.PENDING),
+                               append_dict={"iteration": iteration})
+
+    def promote_pending(self):
+        """The pending checkpoint's weights gave a finite loss: it becomes latest.ckpt."""
+        os.replace(self.file(self.PENDING), self.file("latest.ckpt"))
+
+    def discard_pending(self):
+        if os.path.isfile(self.file(self.PENDING)):
+            os.remove(self.file(self.PENDING))
 
     def log(self, line):
         if not self.writer:
@@ -122,7 +172,7 @@ class Validator:
         from src.evaluate import make_predictor
         self.pairs, skipped = load_eval_pairs(cfg.val_dir, cfg.scale, cfg.val_lr_dir or None)
         if not self.pairs:
-            raise ValueError(f"val_dir '{cfg.val_dir}' has no readable image; run "
+            raise ConfigError(f"val_dir '{cfg.val_dir}' has no readable image; run "
                              f"scripts/prepare_data.sh or set --val_dir ''")
         self.scale = cfg.scale
         self.crop_border = cfg.scale if cfg.val_crop_border < 0 else cfg.val_crop_border
@@ -187,13 +237,16 @@ def provenance_line():
             f"mindspore {ms.__version__}")
 
 
-def train(cfg, resume=None, dump_final_weights=None):
-    """Train AsConvSR as ``cfg`` says. Returns the trained network."""
+def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
+    """Train AsConvSR as ``cfg`` says (values range-checked by the config loaders).
+    ``resume``: a latest.ckpt to continue; ``overwrite``: replace a run already in
+    ``cfg.output_dir`` (refused otherwise). Returns the trained network."""
     rank, group_size = init_distributed(cfg)
     run = RunFolder(cfg.output_dir, writer=rank == 0)
-    model_cfg = AsConvSRConfig.from_dict(cfg)
-    check_input_size(model_cfg, cfg.lr_patch_size, cfg.lr_patch_size)
-    net = build_model(model_cfg)
+    if run.writer:
+        run.check_reuse(resume, overwrite)
+    # Everything below up to run.prepare() only reads: a failed start changes no file.
+    net = build_model(AsConvSRConfig.from_dict(cfg))
     train_step, schedule = build_train_step(net, cfg)
     start = resume_state(train_step, resume) if resume else 0
     init_line = None
@@ -203,11 +256,6 @@ def train(cfg, resume=None, dump_final_weights=None):
                      f"Adam state and lr schedule start fresh")
     history = trim_history(run.load_history(), start) if resume else {
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
-    if run.writer:
-        save_config(cfg, run.file("config.yaml"))
-        with open(run.file("command.txt"), "a", encoding="utf-8") as handle:
-            handle.write(provenance_line() + "\n")
-            handle.write(" ".join(["python"] + [shlex.quote(a) for a in sys.argv]) + "\n")
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
 
     from src.data.dataset import create_train_batches, resolve_num_workers
@@ -217,13 +265,21 @@ def train(cfg, resume=None, dump_final_weights=None):
         num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target), rank=rank,
         group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
         min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg))
+    run.prepare(replace=overwrite and not resume)
+    if run.writer:
+        save_config(cfg, run.file("config.yaml"))
+        with open(run.file("command.txt"), "a", encoding="utf-8") as handle:
+            handle.write(provenance_line() + "\n")
+            handle.write(" ".join(["python"] + [shlex.quote(a) for a in sys.argv]) + "\n")
     run.log(f"training {cfg.total_iters} iterations from {start} on {group_size} device(s), "
             f"batch {cfg.batch_size}/device, LR patch {cfg.lr_patch_size}, output {cfg.output_dir}")
     if init_line:
         run.log(init_line)
 
     temperature = TemperatureSchedule.from_config(cfg)
-    last_good = start if resume else None
+    # (path, iteration) of the newest checkpoint whose weights gave a finite loss
+    last_good = (resume, start) if resume else None
+    pending = None           # iteration of the checkpoint waiting for the next step's loss
     tick, tick_iteration = time.time(), start
     loss_sum, loss_count = 0.0, 0
     for iteration in range(start + 1, cfg.total_iters + 1):
@@ -232,10 +288,16 @@ def train(cfg, resume=None, dump_final_weights=None):
         lr_batch, hr_batch = next(batches)
         loss = float(train_step(lr_batch, hr_batch).asnumpy())
         if not math.isfinite(loss):
-            where = (f"'{run.file('latest.ckpt')}' (iteration {last_good}) is kept"
-                     if last_good is not None else "no checkpoint was written yet")
+            if run.writer:
+                run.discard_pending()
+            where = (f"'{last_good[0]}' (iteration {last_good[1]}, the last checkpoint whose "
+                     f"weights gave a finite loss) is kept" if last_good is not None
+                     else "no checkpoint was written yet")
             raise TrainingStopped(f"loss became {loss} at iteration {iteration}; stopped. "
                                   f"{where}. Lower --lr or check the training data.")
+        if pending is not None:
+            run.promote_pending()
+            last_good, pending = (run.file("latest.ckpt"), pending), None
         loss_sum, loss_count = loss_sum + loss, loss_count + 1
         if iteration % cfg.log_every == 0 or iteration == cfg.total_iters:
             speed = (iteration - tick_iteration) / max(time.time() - tick, 1e-9)
@@ -251,9 +313,12 @@ def train(cfg, resume=None, dump_final_weights=None):
         if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
             validate(validator, net, run, history, iteration)
         if run.writer and (iteration % cfg.ckpt_every == 0 or iteration == cfg.total_iters):
-            save_checkpoint_atomic(train_step, run.file("latest.ckpt"),
-                                   append_dict={"iteration": iteration})
-            last_good = iteration
+            if iteration == cfg.total_iters:      # no next step to wait for
+                save_checkpoint_atomic(train_step, run.file("latest.ckpt"),
+                                       append_dict={"iteration": iteration})
+            else:
+                run.save_pending(train_step, iteration)
+                pending = iteration
             run.save_history(history)
             plot_curves(history, run.file("curve.png"), cfg.loss)
         tick += time.time() - paused        # it/s and ETA count training steps only
