@@ -88,7 +88,12 @@ def stack_nchw_float(patches_uint8):
 
 def lr_grid_luma(hr, scale):
     """float32 BT.601 luma (0-255) of an HR uint8 RGB array at every ``scale``-th pixel."""
-    return hr[::scale, ::scale].astype(np.float32) @ BT601_LUMA
+    # Element-wise, not a BLAS matmul: a matmul's kernel (and its last float bit) depends
+    # on the array's size and alignment, so a patch's luma would differ from the same
+    # pixels of the whole image's luma on some machines.
+    grid = hr[::scale, ::scale].astype(np.float32)
+    return (grid[..., 0] * BT601_LUMA[0] + grid[..., 1] * BT601_LUMA[1]
+            + grid[..., 2] * BT601_LUMA[2])
 
 
 def luma_texture(luma):
