@@ -29,9 +29,8 @@ def tiny_checkpoint(folder, **overrides):
     cfg = load_config(None, dict(TINY, **overrides))
     net = build_model(AsConvSRConfig.from_dict(cfg))
     rng = np.random.default_rng(0)
-    for param in net.get_parameters():
-        if param.name != "bicubic_kernels":
-            param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
+    for param in net.trainable_params():    # not the fixed bicubic kernels or temperature
+        param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
     net.set_train(False)
     os.makedirs(folder, exist_ok=True)
     save_config(cfg, os.path.join(folder, "config.yaml"))

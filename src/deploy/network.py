@@ -26,7 +26,6 @@ Differences from src/model/asconvsr.py, all numerically neutral (tested):
     basis_first and kernel_first are the same function, so both deploy as kernel_first.
 Batch > 1 keeps the training net's grouped convolution and exports for a fixed size only.
 """
-import dataclasses
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
@@ -81,7 +80,12 @@ class DeployControl(nn.Cell):
         else:
             rows, num_kernels = 1, cfg.dynamic_kernels
         self.shape = (cfg.convs_per_block, rows, num_kernels)
-        self.temperature = float(cfg.temperature)
+        # A Parameter, as in ControlModule: copy_parameters brings the T the weights were
+        # trained for (a checkpoint taken while annealing holds its own), and dividing by
+        # a Parameter rounds as the training graph does (a constant may be folded into a
+        # multiplication by 1/T).
+        self.temperature = Parameter(Tensor(float(cfg.temperature), ms.float32),
+                                     name="temperature", requires_grad=False)
         self.fc1 = nn.Dense(channels, hidden)
         self.fc2 = nn.Dense(hidden, cfg.convs_per_block * rows * num_kernels)
         self.relu = nn.ReLU()
@@ -296,10 +300,7 @@ def deploy_from_training(net: AsConvSR, kind="full", batch_size=1, shuffle="conv
     if kind == "stats" and not uses_global_pooling(net.cfg):
         raise DeployError("a model without control modules (block_type plain) needs no "
                           "stats graph: any tile of it is computed independently")
-    # The T the weights were trained for is the net's (a checkpoint taken while
-    # annealing holds its own), not necessarily the config's.
-    cfg = dataclasses.replace(net.cfg, temperature=net.temperature() or net.cfg.temperature)
-    cell = classes[kind](cfg, batch_size, shuffle)
+    cell = classes[kind](net.cfg, batch_size, shuffle)
     cell.set_train(False)
     return copy_parameters(net, cell)
 
