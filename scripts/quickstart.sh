@@ -18,5 +18,7 @@ echo "== AsConvSR x2 vs bicubic on data/val (PSNR/SSIM on Y and RGB, crop = scal
 .venv/bin/python eval.py --ckpt_path "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
   --compare "$OUT/compare"
 echo "== upscaling one photo"
-.venv/bin/python infer.py --model "$CKPT" --input data/val/baboon.png --output "$OUT/baboon_x2.png"
+# --overwrite: outputs/quickstart is this script's own folder, remade on every run
+.venv/bin/python infer.py --model "$CKPT" --input data/val/baboon.png --output "$OUT/baboon_x2.png" \
+  --overwrite
 echo "== wrote $OUT/eval.json, $OUT/baboon_x2.png and $OUT/compare/*.png"
