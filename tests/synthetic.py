@@ -38,3 +38,13 @@ def sr_task(count, hr_size, scale, seed):
 
 def psnr(a, b):
     return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def random_photo_folder(folder, count, size):
+    """``folder`` with ``count`` random uint8 RGB PNGs of size x size, v0.png, v1.png ..."""
+    from PIL import Image
+    folder.mkdir()
+    for k in range(count):
+        pixels = np.random.default_rng(k).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"v{k}.png")
+    return folder

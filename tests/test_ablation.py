@@ -8,6 +8,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.synthetic import random_photo_folder
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -39,13 +41,8 @@ def fake_run(folder, val_dir, overrides, dead_last_layer=False):
 
 def test_report_reads_runs_marks_collapse_and_scores_with_the_measured_latency(
         tmp_path, monkeypatch, graph_mode):
-    from PIL import Image
     ablation = load_ablation_script()
-    val = tmp_path / "val"
-    val.mkdir()
-    for k in range(2):
-        pixels = np.random.default_rng(k).integers(0, 256, (100, 100, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(val / f"v{k}.png")
+    val = random_photo_folder(tmp_path / "val", 2, 100)
     out = tmp_path / "ablation"
     fake_run(str(out / ablation.slug("assembled (paper)")), str(val), {})
     fake_run(str(out / ablation.slug("plain conv")), str(val), {"block_type": "plain"},

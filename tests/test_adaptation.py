@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.synthetic import random_photo_folder
 from tests.test_ablation import fake_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,13 +57,8 @@ def finish(folder):
 
 
 def test_report_scores_each_finished_run_on_clean_and_jpeg_sets(tmp_path):
-    from PIL import Image
     runner = load_runner()
-    val = tmp_path / "val"
-    val.mkdir()
-    for k in range(2):
-        pixels = np.random.default_rng(k).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(val / f"v{k}.png")
+    val = random_photo_folder(tmp_path / "val", 2, 32)
     out = tmp_path / "adaptation"
     for name, overrides, seeds in [("plain", {"block_type": "plain"}, [0]),
                                    ("assembled E32 T30", {}, [0, 1])]:
