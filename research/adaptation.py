@@ -34,6 +34,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
+# The control module sees channel means and stds, and normalises its hidden layer over the
+# batch (ODConv's attention branch): see ControlModule.
+BN_STD = {"control_pool": "mean_std", "control_norm": "batch"}
 # name -> config overrides on top of configs/asconvsr_x2.yaml
 VARIANTS = {
     "plain": {"block_type": "plain"},
@@ -43,6 +46,9 @@ VARIANTS = {
     "assembled E128 anneal": {"num_kernels": 128, **ANNEAL},
     "assembled E512 anneal": {"num_kernels": 512, **ANNEAL},
     "assembled E1350 anneal": {"num_kernels": 1350, **ANNEAL},
+    "assembled E32 anneal bn-std": {**ANNEAL, **BN_STD},
+    "assembled E32 T1 bn-std": {"temperature": 1.0, **BN_STD},
+    "assembled E512 anneal bn-std": {"num_kernels": 512, **ANNEAL, **BN_STD},
 }
 JPEG_QUALITIES = (30, 50, 70, 90)
 

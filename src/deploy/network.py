@@ -297,6 +297,10 @@ def deploy_from_training(net: AsConvSR, kind="full", batch_size=1, shuffle="conv
         raise DeployError(f"deploy kind must be one of {sorted(classes)}, got '{kind}'")
     if kind != "full" and batch_size != 1:
         raise DeployError("tile/stats graphs are batch 1 only")
+    if (net.cfg.control_pool, net.cfg.control_norm) != ("mean", "none"):
+        raise DeployError(f"control_pool {net.cfg.control_pool} / control_norm "
+                          f"{net.cfg.control_norm} (an issue-17 experiment) has no deploy form "
+                          f"yet: evaluate its checkpoint with eval.py, or use mean / none")
     if kind == "stats" and not uses_global_pooling(net.cfg):
         raise DeployError("a model without control modules (block_type plain) needs no "
                           "stats graph: any tile of it is computed independently")

@@ -46,6 +46,8 @@ class AsConvSRConfig:
     temperature: float = 30.0     # softmax temperature of the control module
     reduction: int = 4            # control module hidden width = C / reduction
     coeff_init_dominance: float = 0.9  # initial softmax weight of each channel's own candidate
+    control_pool: str = "mean"    # mean (paper: global average pool) | mean_std (+ channel std)
+    control_norm: str = "none"    # none (paper) | batch (BatchNorm on the hidden layer, ODConv)
     dynamic_kernels: int = 4      # E for block_type=dynamic (Chen et al. use 4)
     unshuffle: int = 2            # pixel-unshuffle factor u at the input (1 = none)
     residual: str = "repeat"      # repeat (nearest) | bicubic | none
@@ -70,6 +72,10 @@ class AsConvSRConfig:
              f"assembled_impl must be kernel_first or basis_first, got '{self.assembled_impl}'"),
             (self.residual in ("repeat", "bicubic", "none"),
              f"residual must be repeat, bicubic or none, got '{self.residual}'"),
+            (self.control_pool in ("mean", "mean_std"),
+             f"control_pool must be mean or mean_std, got '{self.control_pool}'"),
+            (self.control_norm in ("none", "batch"),
+             f"control_norm must be none or batch, got '{self.control_norm}'"),
             (self.relu in ("all", "block_end", "none"),
              f"relu must be all, block_end or none, got '{self.relu}'"),
             (self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}"),
@@ -134,7 +140,9 @@ def spatial_mean(x):
 class ControlModule(nn.Cell):
     """Global features -> mixing coefficients for every convolution of a block.
 
-    avg-pool -> FC C -> C/reduction -> ReLU -> FC -> (B, n, rows, E) -> softmax_E(. / T)
+    pool -> FC C' -> C/reduction [-> BatchNorm] -> ReLU -> FC -> (B, n, rows, E)
+    -> softmax_E(. / T). The paper pools by global average (C' = C); ``pool`` and
+    ``coefficients`` are separate so tiling can feed whole-image statistics to a tile.
 
     Args:
         in_channels: channels C of the block input f_in.
@@ -143,24 +151,33 @@ class ControlModule(nn.Cell):
             mixing vector per output channel), 1 for dynamic convolution.
         num_kernels: E, the candidates mixed.
         temperature: softmax temperature T, held in a non-trainable Parameter so training
-            can anneal it without recompiling the graph, and a checkpoint records the T
-            its weights were trained for (checkpoints from before it load with the
-            config's T: src/checkpoint.py).
+            can anneal it without recompiling the graph, and a checkpoint records the T its
+            weights were trained for (checkpoints from before it load with the config's T:
+            src/checkpoint.py).
         reduction: hidden width is in_channels // reduction.
         dominance: initial softmax weight p of row r's own candidate r mod E; None starts
             uniform (dynamic convolution's choice). A uniform start would give all output
             channels of an assembled conv the same kernel, so the block would begin as
             one channel copied Co times.
+        pool: "mean" (the paper's average pool) or "mean_std", which adds each channel's
+            standard deviation over the pixels: a mean of ReLU features barely moves
+            between a clean and a JPEG-compressed input, their spread does.
+        norm: "none" or "batch": BatchNorm on the hidden layer, as ODConv's attention
+            branch has. It scales the differences between samples to unit variance, so
+            the logits differ between inputs from the start instead of by the pooled
+            features' small spread times a small weight. In eval mode it is an affine map.
     """
 
     def __init__(self, in_channels, num_convs, rows, num_kernels, temperature, reduction,
-                 dominance=None):
+                 dominance=None, pool="mean", norm="none"):
         super().__init__()
         hidden = max(1, in_channels // reduction)
         self.shape = (num_convs, rows, num_kernels)
+        self.with_std = pool == "mean_std"
         self.temperature = Parameter(Tensor(float(temperature), ms.float32), name="temperature",
                                      requires_grad=False)
-        self.fc1 = nn.Dense(in_channels, hidden)
+        self.fc1 = nn.Dense(in_channels * (2 if self.with_std else 1), hidden)
+        self.norm = nn.BatchNorm1d(hidden) if norm == "batch" else None
         self.fc2 = nn.Dense(hidden, num_convs * rows * num_kernels)
         self.relu = nn.ReLU()
         self.fc2.bias.set_data(Tensor(self.initial_logits(dominance).reshape(-1)))
@@ -177,11 +194,27 @@ class ControlModule(nn.Cell):
             logits[:, np.arange(rows), own] = margin
         return logits
 
-    def construct(self, x):
-        pooled = spatial_mean(x)                              # (B, C)
-        logits = self.fc2(self.relu(self.fc1(pooled)))        # (B, n*rows*E)
-        logits = logits.reshape((x.shape[0],) + self.shape)  # (B, n, rows, E)
+    def pool(self, x):
+        """(B, C, h, w) -> (B, C) channel means, or (B, 2C) means and stds."""
+        mean = spatial_mean(x)                                # (B, C)
+        if not self.with_std:
+            return mean
+        rows = pixel_rows(x)                                  # (B*C, h*w)
+        second = (rows * rows).mean(axis=1).reshape(mean.shape)
+        std = ops.sqrt(ops.relu(second - mean * mean) + 1e-6)
+        return ops.concat((mean, std), axis=1)                # (B, 2C)
+
+    def coefficients(self, pooled):
+        """pooled (B, C') -> coefficients (B, n, rows, E)."""
+        hidden = self.fc1(pooled)                             # (B, C/reduction)
+        if self.norm is not None:
+            hidden = self.norm(hidden)
+        logits = self.fc2(self.relu(hidden))                  # (B, n*rows*E)
+        logits = logits.reshape((pooled.shape[0],) + self.shape)  # (B, n, rows, E)
         return ops.softmax(logits / self.temperature, axis=-1)
+
+    def construct(self, x):
+        return self.coefficients(self.pool(x))
 
 
 def initial_coefficients(num_kernels, dominance):
@@ -301,7 +334,7 @@ class AssembledBlock(nn.Cell):
         else:
             num_kernels, rows, dominance = cfg.dynamic_kernels, 1, None
         self.control = ControlModule(channels, n, rows, num_kernels, cfg.temperature,
-                                     cfg.reduction, dominance)
+                                     cfg.reduction, dominance, cfg.control_pool, cfg.control_norm)
         start = initial_coefficients(num_kernels, dominance)
         if cfg.block_type == "assembled":
             convs = [AssembledConv2d(channels, channels, num_kernels, cfg.kernel_size,
