@@ -51,6 +51,10 @@ VARIANTS = {
     "assembled E512 anneal bn-std": {"num_kernels": 512, **ANNEAL, **BN_STD},
 }
 JPEG_QUALITIES = (30, 50, 70, 90)
+# (blur sigma, noise sigma, JPEG quality) of the 'mixed' val set: inputs that call for
+# opposite kernels (sharpen a blur, smooth noise), where a per-input kernel should pay.
+VAL_SETS = ("clean", "jpeg", "mixed")
+MIXED_VAL = ((0.0, 0.0, 100), (1.5, 0.0, 100), (0.0, 10.0, 100), (1.0, 5.0, 50))
 
 
 def slug(name):
@@ -59,6 +63,13 @@ def slug(name):
 
 def run_folder(out, degradation, name, seed):
     return os.path.join(out, degradation, slug(name), f"seed{seed}")
+
+
+def degradation_folder(args):
+    """'mixed' with the default (JPEG only) ranges, else e.g. 'mixed_blur0-2_noise0-15'."""
+    if args.degradation != "mixed" or (args.blur, args.noise) == ("0,0", "0,0"):
+        return args.degradation
+    return f"mixed_blur{args.blur.replace(',', '-')}_noise{args.noise.replace(',', '-')}"
 
 
 def finished(folder):
@@ -84,6 +95,8 @@ def train_command(args, name, seed, folder):
                "--log_every", str(max(1, args.iters // 10)), "--seed", str(seed),
                "--degradation", args.degradation, "--train_dir", args.train_dir,
                "--val_dir", args.val_dir, "--output_dir", folder, *flags]
+    if args.degradation == "mixed":
+        command += ["--mixed_blur_sigma", args.blur, "--mixed_noise_sigma", args.noise]
     latest = os.path.join(folder, "latest.ckpt")
     return command + (["--resume", latest] if os.path.isfile(latest) else [])
 
@@ -100,7 +113,7 @@ def train_all(args):
     seeds = [int(s) for s in args.seeds.split(",")]
     for seed in seeds:                 # seed-major: every variant gets seed 0 first
         for name in selected(args.variants):
-            folder = run_folder(args.out, args.degradation, name, seed)
+            folder = run_folder(args.out, degradation_folder(args), name, seed)
             if finished(folder):
                 print(f"[adaptation] {name} seed {seed}: done ({folder})")
                 continue
@@ -116,13 +129,20 @@ def train_all(args):
 
 
 def val_sets(val_dir, scale):
-    """{'clean': [(lr, hr)], 'jpeg': [(jpeg lr, hr)] (every photo at each quality)}."""
+    """{'clean': [(lr, hr)], 'jpeg': [(jpeg lr, hr)] (every photo at each quality),
+    'mixed': [(degraded lr, hr)] (every photo under each of MIXED_VAL)}."""
     from src.data.dataset import load_eval_pairs
-    from src.data.degrade import jpeg_round_trip
+    from src.data.degrade import Degradation, jpeg_round_trip
+    import numpy as np
     pairs, _ = load_eval_pairs(val_dir, scale)
     clean = [(lr, hr) for _, lr, hr in pairs]
     jpeg = [(jpeg_round_trip(lr, q), hr) for lr, hr in clean for q in JPEG_QUALITIES]
-    return {"clean": clean, "jpeg": jpeg}
+    mixed = []
+    for blur, noise, quality in MIXED_VAL:     # fixed settings: ranges of one value
+        degrade = Degradation("mixed", (quality, quality), (blur, blur), (noise, noise))
+        rng = np.random.default_rng(0)         # the noise; the same for every variant
+        mixed += [(degrade.patch(lr, rng), hr) for lr, hr in clean]
+    return {"clean": clean, "jpeg": jpeg, "mixed": mixed}
 
 
 def score(net, model_cfg, pairs):
@@ -213,18 +233,16 @@ def cell(mean, spread, digits=3):
 
 
 def write_outputs(rows, out):
-    lines = ["| degradation | variant | seeds | params | GMACs @1080p | CPU ms @1080p | "
-             "clean gain Y | clean swap cost | jpeg gain Y | jpeg swap cost |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    kinds = [k for k in VAL_SETS if f"{k}_gain_y" in rows[0]]
+    header = "".join(f" {k} gain Y | {k} swap cost |" for k in kinds)
+    lines = ["| degradation | variant | seeds | params | GMACs @1080p | CPU ms @1080p |" + header,
+             "|" + " --- |" * (6 + 2 * len(kinds))]
     for r in rows:
         latency = f"{r['latency_ms_1080p']:.0f}" if "latency_ms_1080p" in r else "-"
-        lines.append(
-            f"| {r['degradation']} | {r['variant']} | {r['seeds']} | {r['params']:,} | "
-            f"{r['gmacs_1080p']:.1f} | {latency} | "
-            f"{cell(r['clean_gain_y'], r['clean_gain_y_spread'])} | "
-            f"{cell(r['clean_swap_cost_y'], r['clean_swap_cost_y_spread'])} | "
-            f"{cell(r['jpeg_gain_y'], r['jpeg_gain_y_spread'])} | "
-            f"{cell(r['jpeg_swap_cost_y'], r['jpeg_swap_cost_y_spread'])} |")
+        values = "".join(f" {cell(r[f'{k}_{key}'], r[f'{k}_{key}_spread'])} |"
+                         for k in kinds for key in ("gain_y", "swap_cost_y"))
+        lines.append(f"| {r['degradation']} | {r['variant']} | {r['seeds']} | {r['params']:,} | "
+                     f"{r['gmacs_1080p']:.1f} | {latency} |" + values)
     iterations = sorted({r["iterations"] for r in rows})
     lines += ["", f"{iterations} iterations; dB, mean over seeds ± half the spread (max - min); "
               "swap cost: PSNR-Y lost with every input's coefficients replaced by the set's mean."]
@@ -244,6 +262,8 @@ def main():
     parser.add_argument("--degradation", default="bicubic",
                         choices=["bicubic", "challenge", "mixed"],
                         help="training degradation (train.py's key; mixed uses its defaults)")
+    parser.add_argument("--blur", default="0,0", help="mixed: blur sigma range 'min,max' (LR px)")
+    parser.add_argument("--noise", default="0,0", help="mixed: noise sigma range 'min,max' (0-255)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--lr_patch_size", type=int, default=64)
     parser.add_argument("--train_dir", default="data/train")

@@ -24,7 +24,8 @@ def load_runner():
 
 def args_for(out, **extra):
     values = dict(iters=300, batch_size=4, lr_patch_size=16, degradation="mixed",
-                  train_dir="t", val_dir="v", out=str(out), seeds="0,1", variants="")
+                  train_dir="t", val_dir="v", out=str(out), seeds="0,1", variants="",
+                  blur="0,0", noise="0,0")
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -84,3 +85,13 @@ def test_report_scores_each_finished_run_on_clean_and_jpeg_sets(tmp_path):
     assert rows["assembled E32 T30"]["clean_gain_y_spread"] == pytest.approx(np.ptp(gains))
     table = (out / "adaptation.md").read_text().splitlines()
     assert len([line for line in table if line.startswith("| bicubic |")]) == 2
+
+
+def test_blur_and_noise_ranges_reach_train_py_and_name_their_own_folder(tmp_path):
+    runner = load_runner()
+    args = args_for(tmp_path, blur="0,2", noise="0,15")
+    assert runner.degradation_folder(args) == "mixed_blur0-2_noise0-15"
+    assert runner.degradation_folder(args_for(tmp_path)) == "mixed"
+    command = runner.train_command(args, "plain", 0, str(tmp_path / "run"))
+    assert command[command.index("--mixed_blur_sigma") + 1] == "0,2"
+    assert command[command.index("--mixed_noise_sigma") + 1] == "0,15"
