@@ -1,0 +1,58 @@
+"""The NTIRE 2023 Real-Time Super-Resolution challenge's protocol (track 1: x2, 1080p -> 4K).
+
+From the challenge kit (github.com/eduardzamfir/NTIRE23-RTSR):
+- LR (demo/prepare_data.py): Pillow bicubic downscaling of the HR, saved as JPEG
+  quality 90 -- src/data/degrade.py ``challenge_lr``.
+- Metrics (demo/calc_metrics.py): PSNR and SSIM on RGB and on Y with crop_border 0.
+- Score (demo/calc_scoring.ipynb): 2 * 2^(PSNR - PSNR_bicubic) / (0.1 * sqrt(runtime_ms)),
+  0 when the model does not beat bicubic; the final ranking uses RGB PSNR.
+- Runtime: batch 1 at the 4K output size (input 3840/s x 2160/s), after a warm-up, the
+  mean of many timed runs (the kit: fp16 on an RTX 3090, CUDA events).
+
+Our bicubic baseline is MATLAB-compatible bicubic upscaling of the same LR (as for every
+eval.py row); the kit's notebook takes the bicubic PSNR of its own test set as a number.
+"""
+import math
+import time
+
+import numpy as np
+
+from src.config import ConfigError
+
+CROP_BORDER = 0
+OUTPUT_SIZE = (2160, 3840)        # (height, width) of the 4K output
+TIMING_WARM_UP_RUNS = 3
+
+
+def challenge_score(psnr, psnr_bicubic, runtime_ms):
+    """The challenge notebook's score; 0 when ``psnr`` does not beat ``psnr_bicubic``."""
+    if not runtime_ms > 0:
+        raise ConfigError(f"--runtime_ms must be > 0, got {runtime_ms}")
+    gain = max(psnr - psnr_bicubic, 0.0)
+    if gain == 0.0:
+        return 0.0
+    return 2.0 * 2.0 ** gain / (0.1 * math.sqrt(runtime_ms))
+
+
+def challenge_input_shape(scale):
+    """(height, width) of the LR input whose x``scale`` output is 4K (1080 x 1920 at x2)."""
+    height, width = OUTPUT_SIZE
+    return height // scale, width // scale
+
+
+def measure_runtime_ms(predict, scale, runs=10, seed=0):
+    """Mean forward time (ms, ``predict.last_forward_ms``) of ``runs`` batch-1 runs at the
+    challenge's input size after TIMING_WARM_UP_RUNS untimed ones, on the current device."""
+    if runs < 1:
+        raise ConfigError(f"--runtime_runs must be >= 1, got {runs}")
+    height, width = challenge_input_shape(scale)
+    lr = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    for _ in range(TIMING_WARM_UP_RUNS):
+        predict(lr)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        predict(lr)
+        fallback = (time.perf_counter() - start) * 1000.0
+        times.append(getattr(predict, "last_forward_ms", None) or fallback)
+    return float(np.mean(times))
