@@ -301,6 +301,9 @@ def deploy_from_training(net: AsConvSR, kind="full", batch_size=1, shuffle="conv
         raise DeployError(f"control_pool {net.cfg.control_pool} / control_norm "
                           f"{net.cfg.control_norm} (an issue-17 experiment) has no deploy form "
                           f"yet: evaluate its checkpoint with eval.py, or use mean / none")
+    if net.cfg.local_skip:
+        raise DeployError("local_skip (an ablation of the paper's removed local residuals) "
+                          "has no deploy form: evaluate its checkpoint with eval.py")
     if kind == "stats" and not uses_global_pooling(net.cfg):
         raise DeployError("a model without control modules (block_type plain) needs no "
                           "stats graph: any tile of it is computed independently")
