@@ -37,7 +37,7 @@ def main():
     os.environ.setdefault("MS_COMPILER_CACHE_PATH", tempfile.mkdtemp(prefix="akg_"))
     import numpy as np
     from src.config import load_config
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     from src.deploy.network import copy_parameters
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.runtime import setup

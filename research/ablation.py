@@ -73,13 +73,13 @@ def train_variants(args):
 def latencies_ms(cfgs, runs):
     """{name: median wall time (ms) of a 1080p forward} for {name: config}: graph mode,
     fresh weights (speed only), every variant built in this process and timed in
-    alternation, round-robin with the order reversed every round (src/deploy/benchmark.py
+    alternation, round-robin with the order reversed every round (benchmarks/timing.py
     alternating_medians), after two warm-up rounds (the compile, then a first run that still
     allocates). Timed one variant after another instead, the same network's latency moved
     by 15-25% between measurements here, more than many of the gaps measured."""
     import numpy as np
     from mindspore import Tensor
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     from src.model.asconvsr import AsConvSRConfig, build_model
     x = Tensor(np.random.default_rng(0).random((1, 3, 1080, 1920), dtype=np.float32))
     calls = {}
