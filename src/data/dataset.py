@@ -325,7 +325,7 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         min_texture: redraw patches whose :func:`patch_texture` is below this (0: off).
         degradation: a :class:`src.data.degrade.Degradation` (None: MATLAB bicubic).
         python_multiprocessing: workers as processes (True) or threads (False); None
-            picks processes (1.7x faster on 2 cores, see docs/data.md) unless
+            picks processes (faster on 2 cores: docs/data.md) unless
             /dev/shm is too small for their transfer buffers (e.g. Docker's 64 MB).
     Returns:
         a dataset with columns ``lr`` (B,3,p,p) and ``hr`` (B,3,sp,sp), float32 in
