@@ -122,7 +122,8 @@ def score(net, model_cfg, pairs):
     """{'gain_y', 'swap_cost_y' (None for plain)} of ``net`` on ``pairs``."""
     import numpy as np
     from mindspore import Tensor
-    from src.evaluate import bicubic_upscale, to_uint8
+    from src.evaluate import bicubic_upscale
+    from src.images import to_uint8
     from src.metrics import psnr, rgb_to_y
     from research.control_probe import control_probe
     s, u = model_cfg.scale, model_cfg.unshuffle

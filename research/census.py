@@ -60,6 +60,6 @@ def centre_crops(images, size, multiple):
 
 def folder_centre_crops(folder, size, multiple):
     """:func:`centre_crops` of every image in ``folder`` (read as RGB, quietly)."""
-    from src.data.images import list_images, read_rgb
+    from src.images import list_images, read_rgb
     return centre_crops([read_rgb(path, quiet=True) for path in list_images(folder)],
                         size, multiple)

@@ -1,6 +1,6 @@
 """How much does a trained assembled convolution adapt its kernels to the input?
 
-    python research/control_probe.py --ckpt_path pretrained/asconvsr_x2/asconvsr_x2.ckpt \
+    python research/control_probe.py --model pretrained/asconvsr_x2/asconvsr_x2.ckpt \
         [--data_dir data/val] [--crop 64] [--config_path YAML]
 
 Two probes on the val photos' LR images (made as eval.py makes them):
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from mindspore import nn, ops, Tensor  # noqa: E402
 
 from src.config import ConfigError  # noqa: E402
-from src.evaluate import to_uint8  # noqa: E402
+from src.images import to_uint8  # noqa: E402
 from src.metrics import psnr, rgb_to_y  # noqa: E402
 from research.census import stem_features  # noqa: E402
 
@@ -168,7 +168,8 @@ def print_probe(title, result, count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt_path", required=True)
+    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
+                        help="checkpoint (.ckpt) (--ckpt_path: the same)")
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data_dir", default="data/val")
     parser.add_argument("--crop", type=int, default=64, help="crop side (LR pixels)")

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tarfile
 
-from src.data.images import ImageError, list_images, read_rgb, write_png
+from src.images import ImageError, list_images, read_rgb, write_png
 from src.data.imresize import imresize_uint8
 from src.files import sha256_of
 
