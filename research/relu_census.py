@@ -1,6 +1,6 @@
 """Count dead ReLU channels of a trained AsConvSR: channels that never fire on any image.
 
-    python research/relu_census.py --ckpt_path pretrained/asconvsr_x3/asconvsr_x3.ckpt \
+    python research/relu_census.py --model pretrained/asconvsr_x3/asconvsr_x3.ckpt \
         [--data_dir data/val] [--crop 192] [--config_path YAML]
 
 For each ReLU (after conv_first and after every block conv) this prints how many
@@ -18,7 +18,8 @@ import src  # noqa: E402,F401  (runtime environment before mindspore loads)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt_path", required=True)
+    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
+                        help="checkpoint (.ckpt) (--ckpt_path: the same)")
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data_dir", default="data/val")
     parser.add_argument("--crop", type=int, default=192, help="centre crop side (LR pixels)")
