@@ -40,7 +40,7 @@ def main():
     args = parse_args()
     from src.runtime import setup
     setup(args.device, "graph", jit_level=args.jit_level)
-    from src.deploy.benchmark import run_benchmark
+    from benchmarks.inference import run_benchmark
     run_benchmark(args)
 
 

@@ -1,6 +1,6 @@
 """Evaluate an AsConvSR checkpoint: PSNR/SSIM (Y and RGB) against bicubic, per image and per set.
 
-    python eval.py --ckpt_path runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
+    python eval.py --model runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
                    [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
                    [--config_path YAML] [--quiet] [--key value ...]
 
@@ -27,7 +27,8 @@ from src.config import ConfigError, run_main
 from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
 
 def extra_args(parser):
-    parser.add_argument("--ckpt_path", required=True, help="checkpoint (.ckpt) to evaluate")
+    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
+                        help="checkpoint (.ckpt) to evaluate (--ckpt_path: the same)")
     parser.add_argument("--data_dir", action="append", default=None,
                         help="folder of HR images; repeat for several sets (default: val_dir)")
     parser.add_argument("--lr_dir", action="append", default=None,
@@ -83,7 +84,7 @@ def set_names(data_dirs):
 def image_writer(save_dir, compare_dir, scale, names):
     """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs; ``names``:
     {file name: output base name} (x.png and x.jpg -> x_png, x_jpg)."""
-    from src.deploy.image_io import write_image
+    from src.images import write_image
     from src.evaluate import bicubic_upscale, comparison_image
 
     def on_image(name, lr, sr, hr, row):
@@ -108,7 +109,7 @@ def load_set(data_dir, lr_dir, scale, crop):
     """(pairs named by file name, skipped): unreadable images, and those too small for
     the border crop and SSIM, are skipped with their names."""
     from src.data.dataset import load_eval_pairs
-    from src.data.images import list_images
+    from src.images import list_images
     from src.evaluate import name_by_file, split_measurable
     pairs, skipped = load_eval_pairs(data_dir, scale, lr_dir)
     names = name_by_file(list_images(data_dir), [p[0] for p in pairs] + list(skipped))

@@ -1,8 +1,10 @@
 """Export a trained AsConvSR checkpoint to MINDIR, ONNX or AIR, and verify the result.
 
-    python export.py --ckpt_file RUN/best.ckpt [--config_path YAML]
+    python export.py --model RUN/best.ckpt [--config_path YAML]
                      [--file_format MINDIR|ONNX|AIR] [--height H --width W]
-                     [--batch_size 1] [--file_name asconvsr] [--verify_image PHOTO]
+                     [--export_batch_size 1] [--file_name asconvsr] [--verify_image PHOTO]
+
+(--ckpt_file is the model zoo's name for --model and works the same.)
 
 Without --height/--width the graph takes any H x W (batch 1), and for models with
 control modules two more graphs are written for exact tiled inference (see
@@ -15,12 +17,15 @@ import os
 import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
-from src.config import run_main
+from src.config import ConfigError, run_main
 from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
 
 
 def extra_args(parser):
-    parser.add_argument("--ckpt_file", required=True, help="checkpoint written by train.py")
+    parser.add_argument("--model", "--ckpt_file", dest="ckpt_file", required=True,
+                        help="checkpoint (.ckpt) written by train.py (--ckpt_file: the same)")
+    parser.add_argument("--export_batch_size", type=int, default=1,
+                        help="batch of the exported graph (the config's batch_size is training's)")
     parser.add_argument("--file_format", default="MINDIR", choices=["MINDIR", "ONNX", "AIR"],
                         help="MINDIR (MindSpore, Lite), ONNX (ONNX Runtime...) or AIR (Ascend)")
     parser.add_argument("--file_name", default="asconvsr",
@@ -34,11 +39,13 @@ def extra_args(parser):
                         help="photo used to verify the export (default: skimage astronaut)")
 
 
-def export_batch_size(cfg, argv):
-    """--batch_size is a config key too (the *training* batch, 32 in a run's config.yaml):
-    the export batch is its value when given on the command line, else 1."""
-    given = any(token == "--batch_size" or token.startswith("--batch_size=") for token in argv)
-    return int(cfg.batch_size) if given else 1
+def export_batch_size(extras, argv):
+    """--export_batch_size. --batch_size is the config's *training* batch (32 in a run's
+    config.yaml); it chose the export batch before, so it is refused rather than ignored."""
+    if any(token == "--batch_size" or token.startswith("--batch_size=") for token in argv):
+        raise ConfigError("export.py: --batch_size is the training batch; give the exported "
+                          "graph's batch as --export_batch_size N")
+    return extras.export_batch_size
 
 
 def resolve_config(argv):
@@ -51,7 +58,7 @@ def resolve_config(argv):
 def main():
     argv = sys.argv[1:]
     cfg, extras = resolve_config(argv)
-    batch_size = export_batch_size(cfg, argv)
+    batch_size = export_batch_size(extras, argv)
     from src.deploy.exporter import VerificationError, check_request, export_model
     check_request(cfg, extras.file_format, extras.file_name, extras.height, extras.width,
                   batch_size)

@@ -5,7 +5,7 @@
 
 Builds the preset (assembled) and the same preset with block_type plain, freshly
 initialised (timing does not depend on the weights), graph mode, batch 1, output copied
-to numpy, and times them in alternation in one process (src/deploy/benchmark.py
+to numpy, and times them in alternation in one process (benchmarks/timing.py
 alternating_medians): separate processes differ by 10-15% here. At batch 1 the
 assembled convolution is one ordinary convolution with a kernel built per image, so
 the difference is the control module and the kernel matmuls.
@@ -27,7 +27,7 @@ def main():
     args = parser.parse_args()
     import numpy as np
     from src.config import load_config
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.runtime import setup
     ms = setup("CPU", "graph", seed=0)

@@ -18,24 +18,11 @@ folder (the path the shipped checkpoints' runs used) instead of making them.
 import argparse
 import datetime
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore)
-from src.deploy.benchmark import cpu_name  # noqa: E402
-
-
-def median_time(step, runs, warmup):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from benchmarks.timing import cpu_name, median_seconds  # noqa: E402
 
 
 def mindspore_step(cfg, batch, patch):
@@ -90,7 +77,7 @@ def fed_step_time(cfg, batch, patch, data_dir, runs, warmup, lr_dir, num_workers
     train_step, _ = build_train_step(net, cfg)
     batches = create_train_batches(data_dir, cfg.scale, patch, batch, lr_dir=lr_dir,
                                    num_workers=num_workers, seed=0, min_texture=min_texture)
-    elapsed = median_time(lambda: train_step(*next(batches)).asnumpy(), runs, warmup)
+    elapsed = median_seconds(lambda: train_step(*next(batches)).asnumpy(), warmup, runs)
     batches.close()
     return elapsed
 
@@ -156,13 +143,13 @@ def main():
     for shape in args.shapes.split(","):
         batch, patch = (int(v) for v in shape.lower().split("x"))
         net, step, (lr, hr) = mindspore_step(cfg, batch, patch)
-        ms_time = median_time(step, args.runs, args.warmup)
+        ms_time = median_seconds(step, args.warmup, args.runs)
         gmac = 3 * batch * count_macs(model_cfg, patch, patch) / 1e9
         row = (f"| {batch} x {patch} | {ms_time:.4f} | {batch / ms_time:.1f} | {gmac:.2f} | "
                f"{gmac / ms_time:.1f} |")
         if use_torch:
             t_step, diff = torch_step(cfg, model_cfg, net, lr, hr)
-            t_time = median_time(t_step, args.runs, args.warmup)
+            t_time = median_seconds(t_step, args.warmup, args.runs)
             row += f" {t_time:.4f} | {ms_time / t_time:.2f}x |"
         for workers in feeders:
             fed = fed_step_time(cfg, batch, patch, args.real_data, args.runs, args.warmup,

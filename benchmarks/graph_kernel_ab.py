@@ -1,7 +1,7 @@
 """Does MindSpore's graph-kernel fusion speed up the AsConvSR forward on this CPU?
 
     python benchmarks/graph_kernel_ab.py [--size 1080x1920] [--rounds 12]
-        [--ckpt pretrained/asconvsr_x2/asconvsr_x2.ckpt]
+        [--model pretrained/asconvsr_x2/asconvsr_x2.ckpt]
 
 ``enable_graph_kernel`` fuses element-wise operators (ReLU, adds, reshapes) into kernels
 compiled by MindSpore's AKG compiler (which imports the ``decorator`` package:
@@ -21,14 +21,19 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config_path", default="configs/asconvsr_x2.yaml")
-    parser.add_argument("--ckpt", default="pretrained/asconvsr_x2/asconvsr_x2.ckpt",
-                        help="weights to time ('' = fresh initialisation)")
+    parser.add_argument("--model", "--ckpt", dest="ckpt",
+                        default="pretrained/asconvsr_x2/asconvsr_x2.ckpt",
+                        help="weights to time ('' = fresh initialisation; --ckpt: the same)")
     parser.add_argument("--size", default="1080x1920", help="LR input HxW")
     parser.add_argument("--rounds", type=int, default=12, help="timed calls of each")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main():
+    args = parse_args()
     try:
         import decorator  # noqa: F401
     except ImportError:
@@ -37,7 +42,7 @@ def main():
     os.environ.setdefault("MS_COMPILER_CACHE_PATH", tempfile.mkdtemp(prefix="akg_"))
     import numpy as np
     from src.config import load_config
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     from src.deploy.network import copy_parameters
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.runtime import setup

@@ -40,7 +40,7 @@ def measure_mindspore(config_path, threads, jit_level, runs, warmup):
     """Median seconds of (training step, forward) under one setting, in this process."""
     import numpy as np
     import src  # noqa: F401  (runtime environment before mindspore)
-    from benchmarks.benchmark_train import median_time
+    from benchmarks.timing import median_seconds
     from src.runtime import setup
     fusion = jit_level == "graph_kernel"
     ms = setup("CPU", "graph", seed=0,
@@ -60,10 +60,10 @@ def measure_mindspore(config_path, threads, jit_level, runs, warmup):
     rng = np.random.default_rng(0)
     lr = ms.Tensor(rng.random((16, 3, 64, 64), dtype=np.float32))
     hr = ms.Tensor(rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32))
-    step = median_time(lambda: train_step(lr, hr).asnumpy(), runs, warmup)
+    step = median_seconds(lambda: train_step(lr, hr).asnumpy(), warmup, runs)
     net.set_train(False)
     image = ms.Tensor(rng.random((1, 3, 540, 960), dtype=np.float32))
-    forward = median_time(lambda: net(image).asnumpy(), max(3, runs // 3), 1)
+    forward = median_seconds(lambda: net(image).asnumpy(), 1, max(3, runs // 3))
     return step, forward
 
 
@@ -72,7 +72,8 @@ def measure_torch(config_path, threads, runs, warmup):
     import numpy as np
     import torch
     import src  # noqa: F401
-    from benchmarks.benchmark_train import median_time, torch_step
+    from benchmarks.benchmark_train import torch_step
+    from benchmarks.timing import median_seconds
     from src.runtime import setup
     setup("CPU", "pynative", seed=0)
     torch.set_num_threads(int(threads))
@@ -85,7 +86,7 @@ def measure_torch(config_path, threads, runs, warmup):
     lr = rng.random((16, 3, 64, 64), dtype=np.float32)
     hr = rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32)
     step, _ = torch_step(cfg, model_cfg, net, lr, hr)
-    return median_time(step, runs, warmup)
+    return median_seconds(step, warmup, runs)
 
 
 def pin_to_one_core():
@@ -126,7 +127,7 @@ def main():
     args = parser.parse_args()
     if args.one:
         return child(args)
-    from src.deploy.benchmark import cpu_name
+    from benchmarks.timing import cpu_name
     print(f"# {args.config_path}, {cpu_name()}, {os.cpu_count()} cpus, medians of {args.runs} "
           f"steps after {args.warmup} warm-ups; ratios against MindSpore's defaults in this run")
     print("| MindSpore setting | train step 16x64 (ms) | vs default | forward 960x540 x2 (ms) "

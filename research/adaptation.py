@@ -17,8 +17,8 @@ at JPEG quality 30, 50, 70 and 90: 4 inputs per photo, where a kernel per input 
 something to adapt to). For each: PSNR-Y gain over MATLAB-bicubic upscaling of the
 same LR (crop = scale), and the control probe's adaptation figure, the PSNR-Y lost
 when every input's mixing coefficients are replaced by their mean over the set
-(src/model/control_probe.py). It adds params, MACs and batch-1 1080p CPU latency
-(graph mode, all variants timed round-robin in one process, scripts/ablation.py) and
+(research/control_probe.py). It adds params, MACs and batch-1 1080p CPU latency
+(graph mode, all variants timed round-robin in one process, research/ablation.py) and
 writes OUT/adaptation.md and adaptation.json: per variant the mean over seeds and the
 spread (max - min). A difference inside the spread is a tie.
 """
@@ -31,7 +31,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
 # The control module sees channel means and stds, and normalises its hidden layer over the
@@ -149,9 +148,10 @@ def score(net, model_cfg, pairs):
     """{'gain_y', 'swap_cost_y' (None for plain)} of ``net`` on ``pairs``."""
     import numpy as np
     from mindspore import Tensor
-    from src.evaluate import bicubic_upscale, to_uint8
+    from src.evaluate import bicubic_upscale
+    from src.images import to_uint8
     from src.metrics import psnr, rgb_to_y
-    from src.model.control_probe import control_probe
+    from research.control_probe import control_probe
     s, u = model_cfg.scale, model_cfg.unshuffle
     inputs, targets, bicubic = [], [], []
     for lr, hr in pairs:
@@ -197,7 +197,7 @@ def report(args):
     from src.model.asconvsr import AsConvSRConfig
     from src.model.complexity import count_macs, count_params
     from src.runtime import setup
-    from ablation import latencies_ms
+    from research.ablation import latencies_ms
     runs = finished_runs(args.out)
     if not runs:
         sys.exit(f"error: no finished run under '{args.out}'; run the train action first")

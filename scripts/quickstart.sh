@@ -15,7 +15,7 @@ bash scripts/setup.sh
 bash scripts/prepare_data.sh data
 mkdir -p "$OUT"
 echo "== AsConvSR x2 vs bicubic on data/val (PSNR/SSIM on Y and RGB, crop = scale)"
-.venv/bin/python eval.py --ckpt_path "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
+.venv/bin/python eval.py --model "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
   --compare "$OUT/compare"
 echo "== upscaling one photo"
 # --overwrite: outputs/quickstart is this script's own folder, remade on every run

@@ -33,5 +33,5 @@ LOG_DIR=${LOG_DIR:-outputs/eval/$(basename "${CKPT_PATH%.*}")_$(date +%Y%m%d_%H%
 mkdir -p "$LOG_DIR"
 source scripts/python_env.sh
 echo "[eval] log: $LOG_DIR/eval.log"
-"$PY" eval.py --ckpt_path "$CKPT_PATH" --device_target GPU --device_id "$DEVICE_ID" \
+"$PY" eval.py --model "$CKPT_PATH" --device_target GPU --device_id "$DEVICE_ID" \
   "${ARGS[@]}" --json "$LOG_DIR/eval.json" "$@" 2>&1 | tee "$LOG_DIR/eval.log"

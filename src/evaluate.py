@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from src.config import ConfigError
+from src.images import pad_to_multiple, to_uint8
 from src.metrics import image_metrics
 
 SSIM_WINDOW = 11          # src/metrics.py: SSIM needs 11x11 pixels after the border crop
@@ -42,21 +43,6 @@ METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 BICUBIC_KEYS = tuple(f"bicubic_{key}" for key in METRIC_KEYS)
 GAIN_KEYS = ("gain_psnr_y", "gain_psnr_rgb")
 ROW_KEYS = METRIC_KEYS + BICUBIC_KEYS + GAIN_KEYS + ("runtime_ms",)
-
-
-def pad_to_multiple(img, multiple):
-    """Pad an (H, W, C) array at the bottom/right by edge replication so H and W are
-    multiples of ``multiple``."""
-    height, width = img.shape[:2]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return img
-    return np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-
-
-def to_uint8(img):
-    """Float image in [0, 1] -> uint8 as a saved PNG holds it (clip, * 255, round)."""
-    return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 class Predictor:

@@ -28,8 +28,12 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 DATA_RANGE = 255.0
-# BT.601 RGB -> Y weights for values in [0, 255] (MATLAB rgb2ycbcr).
-Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+# ITU-R BT.601 luma weights of R, G, B: the project's one luma formula (the training
+# sampler's patch texture uses them at full range, 0-255).
+BT601_LUMA = np.array([0.299, 0.587, 0.114])
+# Studio range (MATLAB rgb2ycbcr): the same weights scaled to 219 levels,
+# 65.481 = 219 * 0.299 etc., divided by 255 for inputs in [0, 255].
+Y_WEIGHTS = BT601_LUMA * 219 / 255.0
 Y_OFFSET = 16.0
 SSIM_OPTIONS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                     K1=0.01, K2=0.03, data_range=DATA_RANGE)

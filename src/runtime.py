@@ -4,10 +4,9 @@ Two things must happen *before* ``import mindspore``, because MindSpore reads th
 once when its shared libraries load:
 
 * ``ONEDNN_MAX_CPU_ISA=AVX2``. On AVX-512 CPUs MindSpore 2.10's CPU Conv2D is
-  dispatched by oneDNN to its ``jit_uni_ncsp`` (plain NCHW) kernel, which runs at
-  about 0.3 GMAC/s: a 1080p x2 AsConvSR forward took 83 s on our 2-core machines.
-  Capping the ISA at AVX2 makes oneDNN pick ``gemm:jit`` instead and the same
-  forward takes about 1 s. Check with ``ONEDNN_VERBOSE=1`` (the ``exec`` lines name
+  dispatched by oneDNN to its ``jit_uni_ncsp`` (plain NCHW) kernel, which is nearly
+  two orders of magnitude slower than ``gemm:jit``; capping the ISA at AVX2 makes
+  oneDNN pick ``gemm:jit`` (figures: docs/performance.md#cpu-runtime-notes). Check with ``ONEDNN_VERBOSE=1`` (the ``exec`` lines name
   the implementation) or ``python -m src.runtime``. It only touches the CPU
   backend; on GPU/Ascend it is inert.
 * ``GLOG_v=3``: MindSpore's INFO and WARNING lines off; errors still print.

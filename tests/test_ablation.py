@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_ablation_script():
-    spec = importlib.util.spec_from_file_location("ablation", os.path.join(ROOT, "scripts", "ablation.py"))
+    spec = importlib.util.spec_from_file_location("ablation", os.path.join(ROOT, "research", "ablation.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -4,7 +4,7 @@ import numpy as np
 from mindspore import Tensor
 
 from src.model.asconvsr import AsConvSRConfig, build_model
-from src.model.census import centre_crops, relu_census, relu_outputs
+from research.census import centre_crops, relu_census, relu_outputs
 from tests.test_model import TINY, nearest, rand, run
 
 

@@ -9,7 +9,7 @@ import pytest
 from mindspore import Tensor
 
 from src.model.asconvsr import AsConvSRConfig, build_model
-from src.model.control_probe import control_probe, forward_with_fixed_coefficients
+from research.control_probe import control_probe, forward_with_fixed_coefficients
 from tests.test_model import TINY, rand
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +51,7 @@ def test_an_input_dependent_control_module_is_seen_moving_the_output():
 @pytest.mark.parametrize("num_blocks", [1, 2])
 def test_fixed_coefficients_reproduce_the_network_and_are_swapped_back(num_blocks):
     """Each block given its own coefficients for this input: the same output as net(x)."""
-    from src.model.control_probe import coefficients
+    from research.control_probe import coefficients
     net = build_model(AsConvSRConfig(**TINY, num_blocks=num_blocks))
     controls = [block.control for block in net.blocks]
     x = Tensor(rand(1, 3, 12, 12))
@@ -74,7 +74,7 @@ def test_the_script_refuses_a_plain_checkpoint_in_one_line(tmp_path):
     ms.save_checkpoint(net, ckpt)
     config = tmp_path / "config.yaml"
     config.write_text("channels: 8\nnum_kernels: 4\nblock_type: plain\n")
-    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt,
+    out = subprocess.run([sys.executable, "research/control_probe.py", "--ckpt_path", ckpt,
                           "--data_dir", str(tmp_path)],     # any folder: a CI clone has no data/
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
@@ -95,7 +95,7 @@ def test_the_script_probes_photos_and_crops_of_a_folder(tmp_path, fresh):
     photos.mkdir()
     for k in range(2):
         Image.fromarray((rand(48, 40, 3, seed=k) * 255).astype(np.uint8)).save(photos / f"p{k}.png")
-    out = subprocess.run([sys.executable, "scripts/control_probe.py", "--ckpt_path", ckpt,
+    out = subprocess.run([sys.executable, "research/control_probe.py", "--ckpt_path", ckpt,
                           "--data_dir", str(photos), "--crop", "9"] + (["--fresh"] if fresh else []),
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -106,7 +106,7 @@ def test_the_script_probes_photos_and_crops_of_a_folder(tmp_path, fresh):
     assert sum("spread" in line for line in lines) == 6
 
 
-@pytest.mark.parametrize("script", ["scripts/control_probe.py", "scripts/relu_census.py"])
+@pytest.mark.parametrize("script", ["research/control_probe.py", "research/relu_census.py"])
 def test_the_diagnostics_scripts_refuse_a_missing_checkpoint_in_one_line(tmp_path, script):
     ckpt = str(tmp_path / "missing.ckpt")
     out = subprocess.run([sys.executable, script, "--ckpt_path", ckpt, "--data_dir", str(tmp_path)],

@@ -14,7 +14,8 @@ from src.data.dataset import (BackgroundBatches, PatchSampler, create_train_batc
                               create_train_dataset, load_eval_pairs,
                               load_training_images, luma_texture, mod_crop, patch_texture,
                               resolve_num_workers, stack_nchw_float)
-from src.data.images import ImageError, list_images, read_rgb, write_png
+from src.images import (ImageError, list_images, pad_to_multiple, read_rgb, to_uint8,
+                        write_png)
 from src.data.imresize import (contributions, cubic, imresize, imresize_uint8,
                                round_to_uint8_range)
 
@@ -649,3 +650,20 @@ def test_make_multiscale_script_bad_factor_is_one_line(hr_dir, tmp_path):
     assert out.stderr.strip().splitlines() == [
         "[make_multiscale] error: --factors must be distinct downscale factors in (0, 1) "
         "(the original is always kept), got [1.5]"]
+
+
+def test_to_uint8_clips_and_rounds():
+    got = to_uint8(np.array([-0.2, 0.0, 0.5 / 255, 0.7 / 255, 1.0, 1.3]))
+    np.testing.assert_array_equal(got, [0, 0, 0, 1, 255, 255])
+
+
+def test_pad_to_multiple_replicates_the_edge_in_both_layouts():
+    """One pad for evaluation's (H, W, C) and tiling's (B, C, H, W) arrays."""
+    hwc = np.arange(5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
+    padded = pad_to_multiple(hwc, 4)
+    assert padded.shape == (8, 8, 3)
+    np.testing.assert_array_equal(padded[:5, :7], hwc)
+    np.testing.assert_array_equal(padded[7, 7], hwc[4, 6])          # bottom-right corner
+    nchw = pad_to_multiple(hwc.transpose(2, 0, 1)[None], 4, axes=(2, 3))
+    np.testing.assert_array_equal(nchw[0].transpose(1, 2, 0), padded)
+    assert pad_to_multiple(padded, 4) is padded                     # already a multiple

@@ -10,7 +10,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 from src.config import load_config, save_config
-from src.deploy.image_io import read_image
+from src.images import read_image
 from src.deploy.infer_jobs import plan_jobs, upscale_image_file
 from src.deploy.runners import CheckpointRunner
 from src.deploy.tiling import plan_tiles, upscale

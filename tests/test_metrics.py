@@ -97,6 +97,14 @@ def test_y_of_known_colours():
         rgb_to_y(np.zeros((4, 4)))
 
 
+def test_the_sampler_texture_luma_is_the_metric_luma_at_full_range():
+    """One BT.601 formula: the training sampler's luma (0-255) maps onto the metrics' Y
+    (16-235) by Y = 16 + 219/255 * luma."""
+    from src.data.dataset import lr_grid_luma
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    np.testing.assert_allclose(rgb_to_y(rgb), 16 + 219 / 255 * lr_grid_luma(rgb, 1), atol=1e-3)
+
+
 @pytest.mark.parametrize("shape,border", [((40, 33), 0), ((40, 33), 2), ((37, 45, 3), 0),
                                           ((37, 45, 3), 3), ((11, 11), 0)])
 def test_ssim_equals_matlab_style_valid_region_reference(shape, border):

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from src.data.prepare import sha256_of
+from src.files import sha256_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDERS = sorted(glob.glob(os.path.join(ROOT, "pretrained", "*", "")))

@@ -49,7 +49,7 @@ def test_convolution_uses_gemm_jit_under_the_cap():
 
 def test_alternating_medians_alternates_and_skips_the_warm_up():
     """A B, B A, A B ...: each call runs warmup + rounds times; only the timed rounds count."""
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     order = []
     medians = alternating_medians({"a": lambda: order.append("a"),
                                    "b": lambda: order.append("b")}, rounds=3, warmup=1)

@@ -1,4 +1,4 @@
-"""Data for AsConvSR: MATLAB-compatible bicubic (``imresize``), robust image files
-(``images``), the deterministic training pipeline and evaluation pairs (``dataset``),
-and the reproducible build of data/train and data/val from registry packages
-(``prepare``). See docs/data.md."""
+"""Data for AsConvSR: MATLAB-compatible bicubic (``imresize``), the deterministic
+training pipeline and evaluation pairs (``dataset``), and the reproducible build of
+data/train and data/val from registry packages (``prepare``). Image files are read by
+src/images.py, which evaluation and infer.py share. See docs/data.md."""

@@ -43,11 +43,12 @@ import numpy as np
 from src.config import ConfigError
 from src.data.degrade import Degradation
 from src.data.imresize import imresize_uint8
-from src.data.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb
+from src.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb, unusable
+from src.metrics import BT601_LUMA
 
 LOGGER = logging.getLogger("src.data")
 MAX_PATCH_DRAWS = 10               # flat-patch redraws per sample (min_texture > 0)
-BT601_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # RGB -> Y weights
+LUMA_WEIGHTS = BT601_LUMA.astype(np.float32)        # float32: the texture is float32 math
 
 
 def mod_crop(img, scale):
@@ -92,8 +93,8 @@ def lr_grid_luma(hr, scale):
     # on the array's size and alignment, so a patch's luma would differ from the same
     # pixels of the whole image's luma on some machines.
     grid = hr[::scale, ::scale].astype(np.float32)
-    return (grid[..., 0] * BT601_LUMA[0] + grid[..., 1] * BT601_LUMA[1]
-            + grid[..., 2] * BT601_LUMA[2])
+    return (grid[..., 0] * LUMA_WEIGHTS[0] + grid[..., 1] * LUMA_WEIGHTS[1]
+            + grid[..., 2] * LUMA_WEIGHTS[2])
 
 
 def luma_texture(luma):
@@ -225,8 +226,8 @@ def read_matching_lr(lr_files, lr_folder, hr_path, hr_shape, scale):
     stem = os.path.splitext(os.path.basename(hr_path))[0]
     lr_path = lr_files.get(f"{stem}x{scale}") or lr_files.get(stem)
     if lr_path is None:
-        raise ImageError(hr_path, f"no LR partner '{stem}x{scale}.png' in '{lr_folder}'",
-                         "add it (scripts/make_lr.py) or remove the HR file")
+        raise unusable(hr_path, f"no LR partner '{stem}x{scale}.png' in '{lr_folder}'",
+                       "add it (scripts/make_lr.py) or remove the HR file")
     lr = read_rgb(lr_path)
     floor_hw = (hr_shape[0] // scale, hr_shape[1] // scale)
     ceil_hw = (-(-hr_shape[0] // scale), -(-hr_shape[1] // scale))
@@ -325,7 +326,7 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         min_texture: redraw patches whose :func:`patch_texture` is below this (0: off).
         degradation: a :class:`src.data.degrade.Degradation` (None: MATLAB bicubic).
         python_multiprocessing: workers as processes (True) or threads (False); None
-            picks processes (1.7x faster on 2 cores, see docs/data.md) unless
+            picks processes (faster on 2 cores: docs/data.md) unless
             /dev/shm is too small for their transfer buffers (e.g. Docker's 64 MB).
     Returns:
         a dataset with columns ``lr`` (B,3,p,p) and ``hr`` (B,3,sp,sp), float32 in

@@ -21,7 +21,6 @@
   warning; the build continues with what matches and says so at the end.
 """
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -30,8 +29,9 @@ import subprocess
 import sys
 import tarfile
 
-from src.data.images import ImageError, list_images, read_rgb, write_png
+from src.images import ImageError, list_images, read_rgb, write_png
 from src.data.imresize import imresize_uint8
+from src.files import sha256_of
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.json")
 
@@ -49,14 +49,6 @@ def say(message):
 
 def warn(message):
     print(f"[prepare_data] WARNING: {message}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_manifest(path=MANIFEST):

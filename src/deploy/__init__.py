@@ -6,7 +6,6 @@
     exporter.py  export + verification (export.py is its command line)
     runners.py   one interface over a checkpoint, a MINDIR and an ONNX model
     tiling.py    whole-image-exact tiled inference with bounded memory
-    image_io.py  reading/writing 8/16-bit, greyscale and RGBA images
     video.py     frame-by-frame video upscaling
 See docs/deploy.md.
 """

@@ -262,5 +262,5 @@ def describe_input(metadata, kind):
 
 def read_photo(path):
     """--verify_image: the photo used for verification, (H, W, 3) float32 in [0, 1]."""
-    from src.deploy.image_io import read_image
+    from src.images import read_image
     return read_image(path).rgb

@@ -11,7 +11,7 @@ import sys
 import time
 
 from src.config import ConfigError
-from src.deploy.image_io import (IMAGE_EXTENSIONS, ImageIOError, assemble_output,
+from src.images import (IMAGE_EXTENSIONS, ImageError, assemble_output,
                                  from_network_output, read_image, temp_path,
                                  to_network_input, write_image)
 from src.deploy.outputs import (OutputError, check_writable_folder, output_names,
@@ -23,7 +23,7 @@ from src.deploy.video import VIDEO_EXTENSIONS, is_video, upscale_video
 def image_extension(ext):
     extension = f".{ext.lstrip('.').lower()}"
     if extension not in IMAGE_EXTENSIONS:
-        raise ImageIOError(f"--ext {ext}: not an image format; use one of "
+        raise ImageError(f"--ext {ext}: not an image format; use one of "
                            f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
     return extension
 
@@ -59,7 +59,7 @@ def plan_jobs(source, output, ext="png", suffix="", overwrite=False):
         names = sorted(n for n in os.listdir(source)
                        if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS or is_video(n))
         if not names:
-            raise ImageIOError(f"folder '{source}' holds no image or video "
+            raise ImageError(f"folder '{source}' holds no image or video "
                                f"({', '.join(IMAGE_EXTENSIONS)})")
         if os.path.isfile(output) or (os.path.splitext(output)[1] and not os.path.isdir(output)):
             raise OutputError(f"--output '{output}' is a file name; a folder input needs an "
@@ -72,7 +72,7 @@ def plan_jobs(source, output, ext="png", suffix="", overwrite=False):
         inputs = [os.path.join(source, n) for n in os.listdir(source)]
     else:
         if not os.path.isfile(source):
-            raise ImageIOError(f"input '{source}' does not exist")
+            raise ImageError(f"input '{source}' does not exist")
         if output_is_file(source, output):
             target = output
         else:

@@ -72,8 +72,8 @@ class ChannelsToSpace(nn.Cell):
     """PixelShuffle(r): (B, C*r*r, H, W) -> (B, C, r*H, r*W), in one of two exportable forms.
 
     ``conv_transpose``: a stride-r transposed convolution with a one-hot kernel, groups C.
-        MindSpore 2.10 on CPU runs it ~6x faster than DepthToSpace (55 vs 500 ms at
-        1080p x2), and it exports to MINDIR for any size; ONNX export of it fails (the
+        MindSpore 2.10 on CPU runs it several times faster than DepthToSpace (figures:
+        docs/deploy.md, export table), and it exports to MINDIR for any size; ONNX export of it fails (the
         output-size computation needs a Shape operator the exporter lacks).
     ``depth_to_space``: Gather (CRD -> DCR channel order) + DepthToSpace. Exports to ONNX
         for any size and ONNX Runtime runs it fast.

@@ -21,15 +21,7 @@ the same unshuffle grid as the whole image.
 import numpy as np
 
 from src.deploy.network import DeployError
-
-
-def pad_to_multiple(image, factor):
-    """Edge-replicate (1, 3, H, W) at the bottom/right up to multiples of ``factor``."""
-    height, width = image.shape[2:]
-    pad_h, pad_w = -height % factor, -width % factor
-    if pad_h == 0 and pad_w == 0:
-        return image
-    return np.pad(image, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
+from src.images import pad_to_multiple
 
 
 def plan_axis(length, core, halo):
@@ -99,7 +91,7 @@ def upscale(runner, image, tile=512):
     equal up to float rounding (tests/test_infer.py checks 1e-5).
     """
     height, width = image.shape[2:]
-    padded = pad_to_multiple(np.asarray(image, np.float32), runner.unshuffle)
+    padded = pad_to_multiple(np.asarray(image, np.float32), runner.unshuffle, axes=(2, 3))
     if runner.fixed_size is not None and tuple(padded.shape[2:]) != runner.fixed_size:
         fixed_h, fixed_w = runner.fixed_size
         raise DeployError(f"'{runner.path}' was exported for {fixed_w}x{fixed_h} inputs only, "

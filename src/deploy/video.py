@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 
-from src.deploy.image_io import ImageIOError, from_network_output, temp_path, to_network_input
+from src.images import ImageError, from_network_output, temp_path, to_network_input, to_uint8
 from src.deploy.outputs import make_readable, remove_quietly, writing
 from src.deploy.tiling import upscale
 
@@ -23,10 +23,10 @@ def is_video(path):
 
 
 def open_writer(path, fps, size, fourcc):
-    """cv2.VideoWriter for ``path`` (size = (width, height)); ImageIOError if refused."""
+    """cv2.VideoWriter for ``path`` (size = (width, height)); ImageError if refused."""
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
     if not writer.isOpened():
-        raise ImageIOError(f"OpenCV cannot write '{path}' with codec {fourcc}; try an .mp4 "
+        raise ImageError(f"OpenCV cannot write '{path}' with codec {fourcc}; try an .mp4 "
                            f"or .avi output name")
     return writer
 
@@ -35,7 +35,7 @@ def upscale_frame(runner, frame_bgr, tile):
     """uint8 BGR frame -> upscaled uint8 BGR frame."""
     rgb = frame_bgr[:, :, ::-1].astype(np.float32) / 255.0
     sr = from_network_output(upscale(runner, to_network_input(rgb), tile))
-    return np.round(np.clip(sr[:, :, ::-1], 0.0, 1.0) * 255.0).astype(np.uint8)
+    return to_uint8(sr[:, :, ::-1])
 
 
 def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
@@ -43,7 +43,7 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
     from tqdm import tqdm
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        raise ImageIOError(f"OpenCV cannot open the video '{source}'")
+        raise ImageError(f"OpenCV cannot open the video '{source}'")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     tmp = temp_path(target)
@@ -75,7 +75,7 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
         if writer is not None:
             writer.release()
     if frames == 0:
-        raise ImageIOError(f"no frame could be read from '{source}'")
+        raise ImageError(f"no frame could be read from '{source}'")
     with writing(target, tmp):
         make_readable(tmp)
         os.replace(tmp, target)

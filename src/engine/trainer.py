@@ -37,10 +37,10 @@ import mindspore as ms
 from src.checkpoint import (CheckpointError, load_model_weights, parameter_mismatch,
                             read_checkpoint, remove_partial_checkpoints,
                             save_checkpoint_atomic)
-from src.data.prepare import sha256_of
 from src.config import ConfigError, save_config
 from src.data.degrade import Degradation
 from src.engine.train_step import TemperatureSchedule, build_train_step
+from src.files import sha256_of
 from src.model.asconvsr import AsConvSRConfig, build_model
 
 

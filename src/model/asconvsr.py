@@ -127,9 +127,9 @@ def per_sample_conv(x, kernels, padding):
 
 def pixel_rows(x):
     """(B, C, H, W) -> (B*C, H*W): reduce over pixels as a 2-D row reduction. MindSpore's
-    CPU ReduceMean over axes (2, 3) of a 4-D tensor is slow: 49 ms of a 1080p x2 forward
-    (about 1 ms as row means), 3.6 ms with its gradient in a batch 16 x 64 training step
-    (0.65 ms as row means). The same numbers up to float rounding."""
+    CPU ReduceMean over axes (2, 3) of a 4-D tensor is many times slower than row means,
+    forward and gradient (figures and command: docs/performance.md#performance). The same
+    numbers up to float rounding."""
     return x.reshape(x.shape[0] * x.shape[1], -1)
 
 
@@ -350,8 +350,8 @@ class AssembledBlock(nn.Cell):
         self.local_skip = cfg.local_skip
 
     def construct(self, x):
-        # unstack, not coeffs[:, i]: three StridedSlice ops (and their gradients) cost
-        # 0.8 ms of a 16 x 64 training step on CPU, the unstack 0.1 ms.
+        # unstack, not coeffs[:, i]: on CPU three StridedSlice ops (and their gradients)
+        # cost several times one unstack (docs/performance.md#performance).
         coeffs = ops.unstack(self.control(x), axis=1)   # n x (B, rows, E)
         block_input = x
         for i, conv in enumerate(self.convs):

@@ -1,12 +1,12 @@
 """Watch the ReLUs during the first training steps: the live fraction of every ReLU layer.
 
-    python scripts/early_relu_trace.py --config_path configs/asconvsr_x3.yaml \
+    python research/early_relu_trace.py --config_path configs/asconvsr_x3.yaml \
         --train_lr_dir data/train_LR_bicubic --batch_size 8 --lr_patch_size 48 \
         --warmup_iters 0 --steps 100 --every 25
 
 Trains with train.py's own step (src/engine/train_step.py) and data pipeline, and every
 ``--every`` steps prints, for each ReLU, the fraction of positive outputs on the first
-batch (kept fixed as a probe). A layer that drops to ~0 has collapsed (src/model/census.py).
+batch (kept fixed as a probe). A layer that drops to ~0 has collapsed (research/census.py).
 Any config key can be overridden as in train.py.
 """
 import os
@@ -30,7 +30,7 @@ def main(argv=None):
     from src.data.dataset import create_train_batches, resolve_num_workers
     from src.engine.train_step import build_train_step
     from src.model.asconvsr import AsConvSRConfig, build_model
-    from src.model.census import relu_census
+    from research.census import relu_census
     net = build_model(AsConvSRConfig.from_dict(cfg))
     train_step, _ = build_train_step(net, cfg)
     batches = create_train_batches(

@@ -1,8 +1,8 @@
 """The paper's ablations on our data: train every variant with the same budget, then report.
 
-    python scripts/ablation.py train  --iters N [--batch_size B] [--lr_patch_size P] [--out runs/ablation]
+    python research/ablation.py train  --iters N [--batch_size B] [--lr_patch_size P] [--out runs/ablation]
                                       [--min_patch_texture T] [--train_lr_dir DIR]
-    python scripts/ablation.py report [--out runs/ablation] [--latency_runs 7]
+    python research/ablation.py report [--out runs/ablation] [--latency_runs 7]
 
 ``train`` runs train.py once per variant (same data, seed, iterations; each variant is
 the x2 preset plus the overrides in VARIANTS) and skips variants whose run finished.
@@ -11,7 +11,7 @@ the x2 preset plus the overrides in VARIANTS) and skips variants whose run finis
 two warm-up rounds; all variants in one process, timed round-robin), and writes
 ablation.md (table), ablation.json and ablation.png (PSNR-Y gain over bicubic against
 latency, one point per variant). It also
-runs the dead-ReLU census (src/model/census.py) on each run's final weights and marks a
+runs the dead-ReLU census (research/census.py) on each run's final weights and marks a
 variant "collapsed" when its last ReLU is positive on < 1% of val-crop outputs: such a
 row measures the collapse, not the variant.
 NTIRE score = 2 * 2^(PSNR - PSNR_bicubic) / (0.1 * sqrt(latency_ms)) with our CPU latency,
@@ -73,13 +73,13 @@ def train_variants(args):
 def latencies_ms(cfgs, runs):
     """{name: median wall time (ms) of a 1080p forward} for {name: config}: graph mode,
     fresh weights (speed only), every variant built in this process and timed in
-    alternation, round-robin with the order reversed every round (src/deploy/benchmark.py
+    alternation, round-robin with the order reversed every round (benchmarks/timing.py
     alternating_medians), after two warm-up rounds (the compile, then a first run that still
     allocates). Timed one variant after another instead, the same network's latency moved
     by 15-25% between measurements here, more than many of the gaps measured."""
     import numpy as np
     from mindspore import Tensor
-    from src.deploy.benchmark import alternating_medians
+    from benchmarks.timing import alternating_medians
     from src.model.asconvsr import AsConvSRConfig, build_model
     x = Tensor(np.random.default_rng(0).random((1, 3, 1080, 1920), dtype=np.float32))
     calls = {}
@@ -94,7 +94,7 @@ def last_relu_positive(cfg, ckpt_path, crops):
     """Fraction of positive outputs of the last ReLU of the run's final weights."""
     from mindspore import Tensor
     from src.checkpoint import load_trained_model
-    from src.model.census import relu_census
+    from research.census import relu_census
     net, _ = load_trained_model(cfg, ckpt_path)
     rows = relu_census(net, Tensor(crops))
     return rows[-1]["positive"] if rows else 1.0
@@ -108,7 +108,7 @@ def report(args):
     from src.model.complexity import count_macs, count_params
     from src.runtime import setup
     setup("CPU", "graph")
-    from src.model.census import COLLAPSED_BELOW, folder_centre_crops
+    from research.census import COLLAPSED_BELOW, folder_centre_crops
     runs = {}
     for name in VARIANTS:
         out = os.path.join(args.out, slug(name))

@@ -1,6 +1,6 @@
 """How textured are the training patches, against the val photos? (min_patch_texture)
 
-    python scripts/patch_texture.py data/train data/val [--scale 2] [--lr_patch_size 64]
+    python research/patch_texture.py data/train data/val [--scale 2] [--lr_patch_size 64]
         [--samples 4000] [--thresholds 2,3,4,6]
 
 For each HR folder, draws ``samples`` patches exactly as training does (uniform over all

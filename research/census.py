@@ -3,7 +3,7 @@
 The network has no biases, so a ReLU channel whose pre-activation is negative on every
 input gets no gradient and never recovers. When every channel of the last block conv
 dies, conv_last sees zeros and the output is exactly the nearest-neighbour residual: the
-run has *collapsed*, whatever its loss curve looks like. Used by scripts/relu_census.py
+run has *collapsed*, whatever its loss curve looks like. Used by research/relu_census.py
 and by the ablation report to tell a collapsed variant from a weak one.
 """
 import numpy as np
@@ -14,7 +14,7 @@ COLLAPSED_BELOW = 0.01   # last ReLU positive in < 1% of outputs: treat the run 
 def stem_features(net, x):
     """(B, C, h, w): what the first block of AsConvSR ``net`` sees for ``x`` (B, 3, H, W):
     pixel-unshuffle, conv_first and its ReLU, as construct runs them. Shared by the
-    diagnostics that re-walk the network (this census, src/model/control_probe.py)."""
+    diagnostics that re-walk the network (this census, research/control_probe.py)."""
     feat = net.unshuffle(x) if net.unshuffle is not None else x
     feat = net.conv_first(feat)
     return net.relu(feat) if net.relu_first else feat
@@ -60,6 +60,6 @@ def centre_crops(images, size, multiple):
 
 def folder_centre_crops(folder, size, multiple):
     """:func:`centre_crops` of every image in ``folder`` (read as RGB, quietly)."""
-    from src.data.images import list_images, read_rgb
+    from src.images import list_images, read_rgb
     return centre_crops([read_rgb(path, quiet=True) for path in list_images(folder)],
                         size, multiple)

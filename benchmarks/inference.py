@@ -16,32 +16,14 @@ analytic count of src/model/complexity.py; GMAC/s = MACs / median latency.
 import datetime
 import os
 import platform
-import statistics
 import tempfile
-import time
 
 import numpy as np
 
+from benchmarks.timing import cpu_name, median_seconds
+
 TRACKS = [("x2", "configs/asconvsr_x2.yaml", 1080, 1920),
           ("x3", "configs/asconvsr_x3.yaml", 720, 1280)]
-
-
-def cpu_name():
-    """The CPU model and its widest x86 vector ISA, e.g. "AMD EPYC (avx2)": the
-    figures differ between AVX2 and AVX-512 machines, so every benchmark header says."""
-    name, flags = platform.processor() or "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    isa = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
-    return f"{name} ({isa})" if isa else name
 
 
 def header(device, fp16):
@@ -60,34 +42,6 @@ def header(device, fp16):
         f"# {', '.join(versions)}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}",
         f"# device {device}, {'fp16' if fp16 else 'fp32'}, batch 1, freshly initialised weights",
     ])
-
-
-def median_seconds(call, warmup, runs):
-    """Median wall time of ``call()`` over ``runs`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def alternating_medians(calls, rounds, warmup=2):
-    """{name: median seconds} of the ``calls`` ({name: callable}) timed in alternation,
-    A B, B A, ... over ``warmup`` untimed then ``rounds`` timed rounds. For A/B figures:
-    on these machines timings taken in separate processes differ by 10-15% from process to
-    process, more than many effects being measured."""
-    names = list(calls)
-    times = {name: [] for name in names}
-    for i in range(warmup + rounds):
-        for name in (names if i % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            calls[name]()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(times[name]) for name in names}
 
 
 def synchronizer(device):

@@ -1,11 +1,11 @@
 """Count dead ReLU channels of a trained AsConvSR: channels that never fire on any image.
 
-    python scripts/relu_census.py --ckpt_path pretrained/asconvsr_x3/asconvsr_x3.ckpt \
+    python research/relu_census.py --model pretrained/asconvsr_x3/asconvsr_x3.ckpt \
         [--data_dir data/val] [--crop 192] [--config_path YAML]
 
 For each ReLU (after conv_first and after every block conv) this prints how many
 channels are zero on a centre crop of every image, and the fraction of positive
-outputs; why it matters is in src/model/census.py. Uses the config.yaml beside the
+outputs; why it matters is in research/census.py. Uses the config.yaml beside the
 checkpoint unless --config_path is given.
 """
 import argparse
@@ -18,7 +18,8 @@ import src  # noqa: E402,F401  (runtime environment before mindspore loads)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt_path", required=True)
+    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
+                        help="checkpoint (.ckpt) (--ckpt_path: the same)")
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data_dir", default="data/val")
     parser.add_argument("--crop", type=int, default=192, help="centre crop side (LR pixels)")
@@ -27,7 +28,7 @@ def main():
     setup("CPU", "pynative")
     from mindspore import Tensor
     from src.checkpoint import load_trained_model_or_exit
-    from src.model.census import COLLAPSED_BELOW, folder_centre_crops, relu_census
+    from research.census import COLLAPSED_BELOW, folder_centre_crops, relu_census
     if not os.path.isdir(args.data_dir):
         sys.exit(f"error: --data_dir '{args.data_dir}' is not a folder; run scripts/prepare_data.sh")
     net, model_cfg = load_trained_model_or_exit(args.ckpt_path, args.config_path)
