@@ -84,7 +84,7 @@ def test_a_step_trains_the_batch_norm_control_in_graph_mode(graph_mode):
     from src.engine.train_step import build_train_step
     net = build_model(AsConvSRConfig(**TINY, control_pool="mean_std", control_norm="batch",
                                      temperature=1.0))
-    train_step, _ = build_train_step(net, load_config(None))
+    train_step, _ = build_train_step(net, load_config(None, {"warmup_iters": 0}))
     norm = net.blocks[0].control.norm
     before = norm.moving_mean.asnumpy().copy(), net.blocks[0].control.fc1.weight.asnumpy().copy()
     loss = float(train_step(ms.Tensor(rand(2, 3, 8, 8)), ms.Tensor(rand(2, 3, 16, 16, seed=1))).asnumpy())
