@@ -3,6 +3,11 @@
     python eval.py --model runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
                    [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
                    [--config_path YAML] [--quiet] [--key value ...]
+                   [--protocol challenge [--runtime_ms MS | measure]]
+
+--protocol challenge scores as the NTIRE 2023 RTSR kit does (src/challenge.py): LR by
+Pillow bicubic then JPEG quality 90 (unless --lr_dir), crop_border 0, and the
+challenge score from the mean RGB PSNR over bicubic and a runtime you give or measure.
 
 Refused before any work (one line): a --save_dir/--compare that is an input folder, an
 output location that cannot be written. Rows are named by file name; x.png and x.jpg
@@ -41,6 +46,14 @@ def extra_args(parser):
     parser.add_argument("--crop_border", type=int, default=None,
                         help="pixels cropped per side before the metrics (default: scale)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--protocol", choices=("standard", "challenge"), default="standard",
+                        help="challenge: the NTIRE 2023 RTSR kit's (LR by Pillow bicubic + "
+                             "JPEG q90 unless --lr_dir, crop_border 0, the challenge score)")
+    parser.add_argument("--runtime_ms", default="measure",
+                        help="challenge score's runtime: milliseconds measured elsewhere, or "
+                             "'measure' (batch 1 at the 4K-output size, on this device)")
+    parser.add_argument("--runtime_runs", type=int, default=10,
+                        help="timed runs for --runtime_ms measure (after 3 warm-ups)")
 
 
 def resolve_config(argv):
@@ -105,13 +118,14 @@ def mean_macs(model_cfg, pairs):
     return int(round(sum(count_macs(model_cfg, h, w) for h, w in sizes) / len(sizes)))
 
 
-def load_set(data_dir, lr_dir, scale, crop):
+def load_set(data_dir, lr_dir, scale, crop, make_lr=None):
     """(pairs named by file name, skipped): unreadable images, and those too small for
-    the border crop and SSIM, are skipped with their names."""
+    the border crop and SSIM, are skipped with their names. ``make_lr(hr, scale)`` makes
+    the LR when there is no lr_dir (default: MATLAB bicubic)."""
     from src.data.dataset import load_eval_pairs
     from src.images import list_images
     from src.evaluate import name_by_file, split_measurable
-    pairs, skipped = load_eval_pairs(data_dir, scale, lr_dir)
+    pairs, skipped = load_eval_pairs(data_dir, scale, lr_dir, make_lr)
     names = name_by_file(list_images(data_dir), [p[0] for p in pairs] + list(skipped))
     pairs = [(name, lr, hr) for name, (_, lr, hr) in zip(names, pairs)]
     skipped = names[len(pairs):]
@@ -121,11 +135,12 @@ def load_set(data_dir, lr_dir, scale, crop):
     return pairs, skipped + small
 
 
-def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress):
-    """Evaluate one folder; print its table; return its JSON block."""
+def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress,
+                 protocol):
+    """Evaluate one folder; print its table (and its challenge score); return its JSON block."""
     from src.deploy.outputs import output_names
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
-    pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop)
+    pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop, protocol.get("make_lr"))
     if not pairs:
         raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
                           f"skipped); point --data_dir at a folder of HR images")
@@ -134,9 +149,14 @@ def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, pr
     on_image = image_writer(*out_dirs, model_cfg.scale, names) if any(out_dirs) else None
     rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image, progress)
     print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
-    return {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
-            "num_skipped": len(skipped), "skipped": [describe_skipped(s) for s in skipped],
-            "macs_per_image": mean_macs(model_cfg, pairs), "images": rows, "mean": mean}
+    block = {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
+             "num_skipped": len(skipped), "skipped": [describe_skipped(s) for s in skipped],
+             "macs_per_image": mean_macs(model_cfg, pairs), "images": rows, "mean": mean}
+    if "runtime_ms" in protocol:
+        from src.challenge import format_score, score_block
+        block["challenge"] = score_block(mean, protocol["runtime_ms"], protocol["runtime_source"])
+        print(format_score(block["challenge"], mean), flush=True)
+    return block
 
 
 def output_folders(sets, extras):
@@ -206,14 +226,14 @@ def write_json(path, report):
         os.replace(tmp, path)
 
 
-def evaluate_sets(predict, model_cfg, sets, crop, extras):
+def evaluate_sets(predict, model_cfg, sets, crop, extras, protocol):
     """Evaluate every (data_dir, lr_dir); outputs of several sets go to sub-folders."""
     (_, save_dirs), (_, compare_dirs) = output_folders(sets, extras)
     blocks = []
     for (data_dir, lr_dir), name, save, compare in zip(
             sets, set_names([d for d, _ in sets]), save_dirs, compare_dirs):
         blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, (save, compare),
-                                   name, not extras.quiet))
+                                   name, not extras.quiet, protocol))
     return blocks
 
 
@@ -232,13 +252,47 @@ def format_summary(blocks):
     return "\n".join(lines)
 
 
+def border_crop(cfg, extras):
+    """Pixels cropped per side: --crop_border, else the scale (BasicSR's convention);
+    the challenge protocol's 0, which a different --crop_border contradicts."""
+    if extras.protocol == "challenge":
+        from src.challenge import CROP_BORDER
+        if extras.crop_border not in (None, CROP_BORDER):
+            raise ConfigError(f"--protocol challenge measures with crop_border {CROP_BORDER}; "
+                              f"drop --crop_border {extras.crop_border} or use --protocol standard")
+        return CROP_BORDER
+    crop = cfg.scale if extras.crop_border is None else extras.crop_border
+    if crop < 0:
+        raise ConfigError(f"--crop_border must be >= 0, got {crop}")
+    return crop
+
+
+def challenge_protocol(extras, predict, scale):
+    """{} for the standard protocol; else make_lr (the kit's LR where no --lr_dir is
+    given) and the runtime behind the score: given, or measured here."""
+    if extras.protocol != "challenge":
+        return {}
+    from src.challenge import challenge_input_shape, measure_runtime_ms, parse_runtime
+    from src.data.degrade import challenge_lr
+    runtime_ms = parse_runtime(extras.runtime_ms)
+    source = "given"
+    if runtime_ms is None:
+        runtime_ms = measure_runtime_ms(predict, scale, extras.runtime_runs)
+        height, width = challenge_input_shape(scale)
+        source = f"measured, mean of {extras.runtime_runs} at {width}x{height}"
+    return {"make_lr": challenge_lr, "runtime_ms": runtime_ms, "runtime_source": source}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, extras, config_source = resolve_config(argv)
     sets = data_sets(cfg, extras)
-    crop = cfg.scale if extras.crop_border is None else extras.crop_border
-    if crop < 0:
-        raise ConfigError(f"--crop_border must be >= 0, got {crop}")
+    crop = border_crop(cfg, extras)
+    if extras.protocol == "challenge":
+        from src.challenge import parse_runtime
+        parse_runtime(extras.runtime_ms)            # a bad value is refused before loading
+        if extras.runtime_runs < 1:
+            raise ConfigError(f"--runtime_runs must be >= 1, got {extras.runtime_runs}")
     check_outputs(sets, extras, cfg.scale)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
@@ -250,7 +304,9 @@ def main(argv=None):
     params = count_params(model_cfg)
     print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "
           f"| {params:,} params | {cfg.device_target} {cfg.mode} | crop_border {crop}", flush=True)
-    blocks = evaluate_sets(make_predictor(net, model_cfg.unshuffle), model_cfg, sets, crop, extras)
+    predict = make_predictor(net, model_cfg.unshuffle)
+    protocol = challenge_protocol(extras, predict, model_cfg.scale)
+    blocks = evaluate_sets(predict, model_cfg, sets, crop, extras, protocol)
     if len(blocks) > 1:
         print(format_summary(blocks))
     print(runtime_note(cfg.mode))
@@ -263,7 +319,8 @@ def report(cfg, extras, config_source, crop, params, blocks):
     """The JSON document: the first set's results at top level, every set under 'sets'."""
     first = blocks[0]
     return {"checkpoint": extras.ckpt_path, "config": config_source, "scale": cfg.scale,
-            "crop_border": crop, "device_target": cfg.device_target, "mode": cfg.mode,
+            "protocol": extras.protocol, "crop_border": crop,
+            "device_target": cfg.device_target, "mode": cfg.mode,
             "params": params, "macs_per_image": first["macs_per_image"],
             "runtime_note": runtime_note(cfg.mode),
             "data_dir": first["data_dir"], "num_images": first["num_images"],

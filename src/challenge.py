@@ -56,3 +56,33 @@ def measure_runtime_ms(predict, scale, runs=10, seed=0):
         fallback = (time.perf_counter() - start) * 1000.0
         times.append(getattr(predict, "last_forward_ms", None) or fallback)
     return float(np.mean(times))
+
+
+def parse_runtime(text):
+    """``--runtime_ms``: a number of milliseconds (e.g. the 3.19 of a GPU measurement made
+    elsewhere), or ``measure`` to time the model here. Returns a float or None (measure)."""
+    if text is None or text == "measure":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--runtime_ms must be a number of milliseconds or 'measure', "
+                          f"got '{text}'") from None
+    if not value > 0:
+        raise ConfigError(f"--runtime_ms must be > 0, got {text}")
+    return value
+
+
+def score_block(mean, runtime_ms, runtime_source):
+    """The challenge figures of one set from its mean metric row: the score on RGB PSNR
+    (the kit's ranking) and, for reference, on Y."""
+    return {"runtime_ms": runtime_ms, "runtime_source": runtime_source,
+            "score_rgb": challenge_score(mean["psnr_rgb"], mean["bicubic_psnr_rgb"], runtime_ms),
+            "score_y": challenge_score(mean["psnr_y"], mean["bicubic_psnr_y"], runtime_ms)}
+
+
+def format_score(block, mean):
+    """One line under a set's table."""
+    return (f"NTIRE 2023 RTSR score {block['score_rgb']:.2f} (RGB {mean['psnr_rgb']:.3f} dB vs "
+            f"bicubic {mean['bicubic_psnr_rgb']:.3f}, {block['runtime_ms']:.2f} ms "
+            f"{block['runtime_source']}); on Y {block['score_y']:.2f}")
