@@ -28,7 +28,6 @@ the L1 distance of a row from its across-sample mean, averaged over samples and 
 (0 = static; at most 2); output changes are RMS over all output values in 8-bit levels
 (x 255), images in [0, 1].
 """
-import argparse
 import os
 import sys
 
@@ -40,6 +39,7 @@ from mindspore import nn, ops, Tensor  # noqa: E402
 from src.config import ConfigError  # noqa: E402
 from src.images import to_uint8  # noqa: E402
 from src.metrics import psnr, rgb_to_y  # noqa: E402
+from research import checkpoint_probe_parser  # noqa: E402
 from research.census import stem_features  # noqa: E402
 
 
@@ -167,12 +167,7 @@ def print_probe(title, result, count):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
-                        help="checkpoint (.ckpt) (--ckpt_path: the same)")
-    parser.add_argument("--config_path", default=None)
-    parser.add_argument("--data_dir", default="data/val")
-    parser.add_argument("--crop", type=int, default=64, help="crop side (LR pixels)")
+    parser = checkpoint_probe_parser(__doc__.split("\n")[0], 64, "crop side (LR pixels)")
     parser.add_argument("--fresh", action="store_true",
                         help="probe a freshly initialised network of the checkpoint's config "
                              "(seed 0) instead of its weights: what training started from")

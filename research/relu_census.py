@@ -8,21 +8,16 @@ channels are zero on a centre crop of every image, and the fraction of positive
 outputs; why it matters is in research/census.py. Uses the config.yaml beside the
 checkpoint unless --config_path is given.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore loads)
+from research import checkpoint_probe_parser  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
-                        help="checkpoint (.ckpt) (--ckpt_path: the same)")
-    parser.add_argument("--config_path", default=None)
-    parser.add_argument("--data_dir", default="data/val")
-    parser.add_argument("--crop", type=int, default=192, help="centre crop side (LR pixels)")
+    parser = checkpoint_probe_parser(__doc__.split("\n")[0], 192, "centre crop side (LR pixels)")
     args = parser.parse_args()
     from src.runtime import setup
     setup("CPU", "pynative")
