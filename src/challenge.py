@@ -4,34 +4,24 @@ From the challenge kit (github.com/eduardzamfir/NTIRE23-RTSR):
 - LR (demo/prepare_data.py): Pillow bicubic downscaling of the HR, saved as JPEG
   quality 90 -- src/data/degrade.py ``challenge_lr``.
 - Metrics (demo/calc_metrics.py): PSNR and SSIM on RGB and on Y with crop_border 0.
-- Score (demo/calc_scoring.ipynb): 2 * 2^(PSNR - PSNR_bicubic) / (0.1 * sqrt(runtime_ms)),
-  0 when the model does not beat bicubic; the final ranking uses RGB PSNR.
+- Score (demo/calc_scoring.ipynb): src/metrics.py ``ntire_score``; the final ranking uses
+  RGB PSNR.
 - Runtime: batch 1 at the 4K output size (input 3840/s x 2160/s), after a warm-up, the
   mean of many timed runs (the kit: fp16 on an RTX 3090, CUDA events).
 
 Our bicubic baseline is MATLAB-compatible bicubic upscaling of the same LR (as for every
 eval.py row); the kit's notebook takes the bicubic PSNR of its own test set as a number.
 """
-import math
 import time
 
 import numpy as np
 
 from src.config import ConfigError
+from src.metrics import ntire_score
 
 CROP_BORDER = 0
 OUTPUT_SIZE = (2160, 3840)        # (height, width) of the 4K output
 TIMING_WARM_UP_RUNS = 3
-
-
-def challenge_score(psnr, psnr_bicubic, runtime_ms):
-    """The challenge notebook's score; 0 when ``psnr`` does not beat ``psnr_bicubic``."""
-    if not runtime_ms > 0:
-        raise ConfigError(f"--runtime_ms must be > 0, got {runtime_ms}")
-    gain = max(psnr - psnr_bicubic, 0.0)
-    if gain == 0.0:
-        return 0.0
-    return 2.0 * 2.0 ** gain / (0.1 * math.sqrt(runtime_ms))
 
 
 def challenge_input_shape(scale):
@@ -77,8 +67,8 @@ def score_block(mean, runtime_ms, runtime_source):
     """The challenge figures of one set from its mean metric row: the score on RGB PSNR
     (the kit's ranking) and, for reference, on Y."""
     return {"runtime_ms": runtime_ms, "runtime_source": runtime_source,
-            "score_rgb": challenge_score(mean["psnr_rgb"], mean["bicubic_psnr_rgb"], runtime_ms),
-            "score_y": challenge_score(mean["psnr_y"], mean["bicubic_psnr_y"], runtime_ms)}
+            "score_rgb": ntire_score(mean["psnr_rgb"], mean["bicubic_psnr_rgb"], runtime_ms),
+            "score_y": ntire_score(mean["psnr_y"], mean["bicubic_psnr_y"], runtime_ms)}
 
 
 def format_score(block, mean):

@@ -8,31 +8,33 @@ import cv2
 import mindspore as ms
 import pytest
 
-from src.challenge import challenge_input_shape, challenge_score, measure_runtime_ms
+from src.challenge import challenge_input_shape, measure_runtime_ms, parse_runtime
 from src.config import ConfigError, save_config
 from src.data.degrade import challenge_lr
 from src.data.imresize import imresize_uint8
-from src.metrics import psnr
+from src.metrics import ntire_score, psnr
 from tests.test_eval import ROOT, run_eval, structured_rgb, tiny_net, write_png
 
 
 def test_score_reproduces_the_winning_entry_of_the_challenge_report():
     # Table 1, track 1: bicubic 33.92 dB RGB, Noah TerminalVision 35.02 dB, 3.19 ms,
     # score 24.13 (PSNRs rounded to 0.01 dB there, so the score to about 1%).
-    assert challenge_score(35.02, 33.92, 3.19) == pytest.approx(24.13, rel=0.012)
+    assert ntire_score(35.02, 33.92, 3.19) == pytest.approx(24.13, rel=0.012)
 
 
 def test_score_is_zero_at_or_below_bicubic_and_falls_with_runtime():
-    assert challenge_score(30.0, 30.0, 5.0) == 0.0
-    assert challenge_score(29.0, 30.0, 5.0) == 0.0
-    assert challenge_score(31.0, 30.0, 4.0) == pytest.approx(2 * challenge_score(31.0, 30.0, 16.0))
+    assert ntire_score(30.0, 30.0, 5.0) == 0.0
+    assert ntire_score(29.0, 30.0, 5.0) == 0.0
+    assert ntire_score(31.0, 30.0, 4.0) == pytest.approx(2 * ntire_score(31.0, 30.0, 16.0))
     # +1 dB doubles the score at the same runtime
-    assert challenge_score(32.0, 30.0, 9.0) == pytest.approx(2 * challenge_score(31.0, 30.0, 9.0))
+    assert ntire_score(32.0, 30.0, 9.0) == pytest.approx(2 * ntire_score(31.0, 30.0, 9.0))
 
 
-def test_bad_runtime_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match="--runtime_ms"):
-        challenge_score(31.0, 30.0, 0.0)
+def test_runtime_flag_is_milliseconds_or_measure():
+    assert parse_runtime("3.19") == 3.19 and parse_runtime("measure") is None
+    for bad in ("0", "-2", "fast"):
+        with pytest.raises(ConfigError, match="--runtime_ms"):
+            parse_runtime(bad)
 
 
 def test_input_shape_gives_a_4k_output():
@@ -87,7 +89,7 @@ def test_challenge_protocol_scores_the_kits_lr_at_crop_0(tmp_path, hr_folder_and
     mean, block = report["mean"], report["sets"][0]["challenge"]
     assert block["runtime_ms"] == 3.19 and block["runtime_source"] == "given"
     assert block["score_rgb"] == pytest.approx(
-        challenge_score(mean["psnr_rgb"], mean["bicubic_psnr_rgb"], 3.19))
+        ntire_score(mean["psnr_rgb"], mean["bicubic_psnr_rgb"], 3.19))
 
 
 @pytest.mark.parametrize("flags, fragment", [
