@@ -43,7 +43,7 @@ def main():
     import numpy as np
     from src.config import load_config
     from benchmarks.timing import alternating_medians
-    from src.deploy.network import copy_parameters
+    from src.checkpoint import copy_weights
     from src.model.asconvsr import AsConvSRConfig, build_model
     from src.runtime import setup
     ms = setup("CPU", "graph", seed=0)
@@ -56,7 +56,7 @@ def main():
     unfused.set_train(False)
     reference = unfused(x).asnumpy()                 # compiled with fusion off
     ms.set_context(enable_graph_kernel=True)
-    fused = copy_parameters(unfused, build_model(cfg))
+    fused = copy_weights(unfused, build_model(cfg))
     fused.set_train(False)
     difference = float(np.abs(fused(x).asnumpy() - reference).max())   # compiled with it on
     medians = alternating_medians({"unfused": lambda: unfused(x).asnumpy(),

@@ -64,14 +64,15 @@ def build_nets(cfg_path, fp16, seed=0):
     """{row name: cell} for the MindSpore rows, all holding the same fresh weights."""
     import mindspore as ms
     from src.config import load_config
-    from src.deploy.network import copy_parameters, deploy_from_training
+    from src.checkpoint import copy_weights
+    from src.deploy.network import deploy_from_training
     from src.model.asconvsr import AsConvSRConfig, build_model
     ms.set_seed(seed)
     cfg = AsConvSRConfig.from_dict(load_config(cfg_path))
     net = build_model(cfg)
     net.set_train(False)
     basis_cfg = AsConvSRConfig.from_dict(dict(load_config(cfg_path), assembled_impl="basis_first"))
-    basis_net = copy_parameters(net, build_model(basis_cfg))
+    basis_net = copy_weights(net, build_model(basis_cfg))
     basis_net.set_train(False)
     cells = {"MindSpore graph, training cell": net,
              "MindSpore graph, training basis_first": basis_net,

@@ -11,26 +11,15 @@ import numpy as np
 COLLAPSED_BELOW = 0.01   # last ReLU positive in < 1% of outputs: treat the run as collapsed
 
 
-def stem_features(net, x):
-    """(B, C, h, w): what the first block of AsConvSR ``net`` sees for ``x`` (B, 3, H, W):
-    pixel-unshuffle, conv_first and its ReLU, as construct runs them. Shared by the
-    diagnostics that re-walk the network (this census, research/control_probe.py)."""
-    feat = net.unshuffle(x) if net.unshuffle is not None else x
-    feat = net.conv_first(feat)
-    return net.relu(feat) if net.relu_first else feat
-
-
 def relu_outputs(net, x):
-    """[(name, (B, C, h, w) ReLU output)] in order: conv_first, then each block conv with a ReLU."""
-    feat = stem_features(net, x)
-    outputs = [("conv_first", feat)] if net.relu_first else []
-    for b, block in enumerate(net.blocks):
-        coeffs = block.control(feat) if hasattr(block, "control") else None   # (B, n, rows, E)
-        for i, conv in enumerate(block.convs):
-            feat = conv(feat, coeffs[:, i]) if coeffs is not None else conv(feat)
-            if block.relu_flags[i]:
-                feat = block.relu(feat)
-                outputs.append((f"blocks.{b}.convs.{i}", feat))
+    """[(name, (B, C, h, w) ReLU output)] in order: conv_first, then each block conv with
+    a ReLU, read from the network's own forward pass (AsConvSR.activations)."""
+    if not net.relu_first:                 # relu none: no ReLU anywhere
+        return []
+    acts = net.activations(x)
+    outputs = [("conv_first", acts["stem"])]
+    for b, block in enumerate(acts["blocks"]):
+        outputs += [(f"blocks.{b}.convs.{i}", out) for i, out in enumerate(block["conv_outputs"])]
     return outputs
 
 

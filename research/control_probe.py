@@ -34,63 +34,29 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore loads)
 import numpy as np  # noqa: E402
-from mindspore import nn, ops, Tensor  # noqa: E402
+from mindspore import Tensor  # noqa: E402
 
 from src.config import ConfigError  # noqa: E402
 from src.images import to_uint8  # noqa: E402
 from src.metrics import psnr, rgb_to_y  # noqa: E402
 from research import checkpoint_probe_parser  # noqa: E402
-from research.census import stem_features  # noqa: E402
-
-
-class FixedCoefficients(nn.Cell):
-    """Stands in for a ControlModule: the same (n, rows, E) coefficients for every sample."""
-
-    def __init__(self, coefficients):
-        super().__init__()
-        self.coefficients = Tensor(np.ascontiguousarray(coefficients, np.float32))
-
-    def construct(self, x):
-        batch = x.shape[0]
-        return ops.broadcast_to(self.coefficients[None], (batch,) + self.coefficients.shape)
-
-
-def assembled_blocks(net):
-    """The blocks of ``net`` that have a control module (none for the plain variant)."""
-    return [block for block in net.blocks if hasattr(block, "control")]
-
-
-def block_inputs(net, x):
-    """[(B, C, h, w)] the input of every block of ``net`` for a batch ``x`` (B, 3, H, W);
-    the last block itself is not run (nothing here reads its output)."""
-    inputs = [stem_features(net, x)]
-    for block in list(net.blocks)[:-1]:
-        inputs.append(block(inputs[-1]))
-    return inputs
 
 
 def coefficients(net, images):
-    """[(N, n, rows, E) numpy] per assembled block, one row per image of ``images``, a list
-    of (1, 3, H, W) tensors (sizes may differ, so each runs on its own)."""
+    """[(N, n, rows, E) numpy] per block with a control module, one row per image of
+    ``images``, a list of (1, 3, H, W) tensors (sizes may differ, so each runs on its own)."""
     per_image = []
     for x in images:
-        inputs = block_inputs(net, x)
-        per_image.append([block.control(feat).asnumpy()[0]
-                          for block, feat in zip(net.blocks, inputs) if hasattr(block, "control")])
+        blocks = net.activations(x)["blocks"]
+        per_image.append([b["coefficients"].asnumpy()[0] for b in blocks
+                          if b["coefficients"] is not None])
     return [np.stack(rows) for rows in zip(*per_image)]
 
 
 def forward_with_fixed_coefficients(net, x, fixed):
-    """net(x) with block k's control module replaced by FixedCoefficients(fixed[k])."""
-    blocks = assembled_blocks(net)
-    controls = [block.control for block in blocks]
-    try:
-        for block, coefficients_k in zip(blocks, fixed):
-            block.control = FixedCoefficients(coefficients_k)
-        return net(x)
-    finally:
-        for block, control in zip(blocks, controls):
-            block.control = control
+    """net(x) with block k's coefficients replaced by ``fixed[k]`` (n, rows, E) for every
+    sample."""
+    return net.activations(x, coefficients=fixed)["sr"]
 
 
 def control_probe(net, images, targets=None, border=0):

@@ -78,6 +78,18 @@ def parameter_mismatch(params, entries):
     return missing, mismatched
 
 
+def copy_weights(source, target):
+    """Set ``target``'s Parameters from the same-named ones of ``source`` (two networks
+    of one config, e.g. built with different implementation keys); returns target."""
+    own = {p.name: p for p in target.get_parameters()}
+    missing, mismatched = parameter_mismatch(own, source.parameters_dict())
+    if missing or mismatched:
+        raise CheckpointError(f"the networks differ: {(missing + mismatched)[0]}")
+    ms.load_param_into_net(target, {name: source.parameters_dict()[name] for name in own},
+                           strict_load=False)
+    return target
+
+
 def load_model_weights(net, path, strict=True):
     """Load the network parameters of checkpoint ``path`` into ``net``.
 

@@ -73,10 +73,20 @@ def test_unknown_control_option_is_a_config_error(key, value):
 
 @pytest.mark.parametrize("extra", [dict(control_pool="mean_std"), dict(control_norm="batch"),
                                    dict(local_skip=True)])
-def test_options_without_a_deploy_form_are_refused_by_export_in_one_line(extra):
+def test_options_export_whole_as_the_same_network(extra):
     net = build_model(AsConvSRConfig(**TINY, **extra))
-    with pytest.raises(DeployError, match="deploy form"):
-        deploy_from_training(net)
+    net.set_train(False)
+    x = ms.Tensor(rand(1, 3, 8, 12))
+    for shuffle in ("conv_transpose", "depth_to_space"):
+        deployed = deploy_from_training(net, shuffle=shuffle)(x).asnumpy()
+        assert np.abs(deployed - net(x).asnumpy()).max() < 1e-5
+
+
+def test_std_pooling_has_no_tiled_form_one_line():
+    net = build_model(AsConvSRConfig(**TINY, control_pool="mean_std"))
+    for kind in ("tile", "stats"):
+        with pytest.raises(DeployError, match="control_pool mean_std.*no tiled form"):
+            deploy_from_training(net, kind)
 
 
 def test_a_step_trains_the_batch_norm_control_in_graph_mode(graph_mode):

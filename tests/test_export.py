@@ -12,7 +12,7 @@ from mindspore import Tensor, nn
 
 from src.config import load_config, save_config
 from src.deploy.exporter import check_request, export_model
-from src.deploy.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
+from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 from src.deploy.metadata import read_metadata
 from src.deploy.network import DeployError, deploy_from_training
 from src.model.asconvsr import AsConvSRConfig, build_model
@@ -46,11 +46,11 @@ def tiny_run(folder, **overrides):
 
 def test_layers_equal_the_mindspore_layers_they_replace():
     x = Tensor(rand(2, 12, 5, 7))
-    for method in ("conv_transpose", "depth_to_space"):
-        shuffled = ChannelsToSpace(3, 2, method)(x).asnumpy()
+    for form in ("conv_transpose", "depth_to_space"):
+        shuffled = ChannelsToSpace(3, 2)(x, form).asnumpy()
         np.testing.assert_array_equal(shuffled, nn.PixelShuffle(2)(x).asnumpy())
     image = Tensor(rand(2, 3, 6, 8))
-    np.testing.assert_array_equal(SpaceToChannels(3, 2)(image).asnumpy(),
+    np.testing.assert_array_equal(SpaceToChannels(3, 2)(image, "conv_transpose").asnumpy(),
                                   nn.PixelUnshuffle(2)(image).asnumpy())
     np.testing.assert_array_equal(RepeatChannels(3, 4)(image).asnumpy(),
                                   np.repeat(image.asnumpy(), 4, axis=1))
@@ -60,7 +60,7 @@ def test_layers_equal_the_mindspore_layers_they_replace():
 
 VARIANTS = [dict(), dict(assembled_impl="basis_first"), dict(block_type="dynamic"),
             dict(block_type="plain"), dict(residual="bicubic", bias=True),
-            dict(residual="none", relu="block_end"), dict(unshuffle=1, scale=3),
+            dict(residual="none", relu="none"), dict(unshuffle=1, scale=3),
             dict(num_blocks=2, scale=3, relu="none"), dict(scale=1, unshuffle=4)]
 
 
@@ -80,7 +80,7 @@ def test_deploy_cell_equals_training_cell(variant):
 def test_tile_net_with_whole_image_means_equals_full_net():
     net = randomised(build_model(AsConvSRConfig(**TINY, num_blocks=2)))
     x = rand(1, 3, 8, 12)
-    feats = deploy_from_training(net).features(Tensor(x))
+    feats = net.features(Tensor(x))
     stats = deploy_from_training(net, "stats")
     ones = Tensor(np.ones((1, 1, 4, 6), np.float32))
     means = stats(Tensor(x), ones, Tensor(np.zeros((2, 8), np.float32))).asnumpy() / 24
@@ -160,3 +160,10 @@ def test_cli_refuses_air_on_cpu_in_one_line(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Ascend" in result.stderr
+
+
+def test_deploy_cells_hold_the_trained_parameters_themselves():
+    net = randomised(build_model(AsConvSRConfig(**TINY)))
+    cell = deploy_from_training(net, "tile")
+    assert [p.name for p in cell.get_parameters()] == [p.name for p in net.get_parameters()]
+    assert all(a is b for a, b in zip(cell.get_parameters(), net.get_parameters()))

@@ -1,7 +1,6 @@
 """Deployment: export-friendly AsConvSR Cells, exported-model runners, tiled inference.
 
-    layers.py    exportable forms of pixel (un)shuffle, channel repeat, replicate padding
-    network.py   DeployAsConvSR / TileNet / StatsNet built from a trained AsConvSR
+    network.py   WholeImageNet / TileNet / StatsNet: a trained AsConvSR wired for export
     metadata.py  the JSON sidecar (and ONNX metadata_props) that describes an export
     exporter.py  export + verification (export.py is its command line)
     runners.py   one interface over a checkpoint, a MINDIR and an ONNX model

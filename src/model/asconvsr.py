@@ -13,6 +13,11 @@ The file reads top to bottom:
     PlainBlock       ablation: three ordinary convolutions
     AsConvSR         unshuffle -> conv -> block(s) -> conv -> shuffle, residual, shuffle
 
+The network is written once. Its stages (``features``, a block ``given_pooled`` means,
+``head``) are what src/deploy/network.py wires into the exported and tiled graphs, with
+the same Cells and Parameters; the pixel (un)shuffles take a ``form`` there
+(src/model/layers.py). Diagnostics read activations through ``AsConvSR.activations``.
+
 Shape letters: B batch, C channels, E candidate kernels, k kernel size, H x W the
 low-resolution input, h x w = H/u x W/u after pixel-unshuffle by u, s the scale.
 
@@ -31,6 +36,7 @@ from mindspore import nn, ops, Parameter, Tensor
 from mindspore.common.initializer import initializer, HeNormal, Normal, Zero
 
 from src.config import ConfigError, check_ranges
+from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 
 
 @dataclass
@@ -52,7 +58,7 @@ class AsConvSRConfig:
     unshuffle: int = 2            # pixel-unshuffle factor u at the input (1 = none)
     residual: str = "repeat"      # repeat (nearest) | bicubic | none
     bias: bool = False            # bias in the convolutions (paper: none)
-    relu: str = "all"             # all: after conv1 and every block conv | block_end | none
+    relu: str = "all"             # all: after conv1 and every block conv | none (linear)
     local_skip: bool = False      # block output += block input (paper: removed; ablation)
     last_init_scale: float = 0.1  # multiplies conv2's He init: start close to the residual
 
@@ -77,8 +83,7 @@ class AsConvSRConfig:
              f"control_pool must be mean or mean_std, got '{self.control_pool}'"),
             (self.control_norm in ("none", "batch"),
              f"control_norm must be none or batch, got '{self.control_norm}'"),
-            (self.relu in ("all", "block_end", "none"),
-             f"relu must be all, block_end or none, got '{self.relu}'"),
+            (self.relu in ("all", "none"), f"relu must be all or none, got '{self.relu}'"),
             (self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}"),
             (self.channels >= self.reduction, "channels must be >= reduction"),
             (0.0 < self.coeff_init_dominance < 1.0 or self.num_kernels == 1,
@@ -116,9 +121,12 @@ def per_sample_conv(x, kernels, padding):
     x: (B, Ci, H, W); kernels: (B*Co, Ci, k, k), rows b*Co..(b+1)*Co-1 belong to sample b.
     The batch is folded into channels, (1, B*Ci, H, W), and groups = B keeps the
     samples apart: group b sees input channels b*Ci.. and owns output channels b*Co..
-    Returns (B, Co, H, W).
+    Batch 1 is an ordinary convolution (the fold's Reshape would bake H x W into an
+    exported graph). Returns (B, Co, H, W).
     """
     batch, in_channels, height, width = x.shape
+    if batch == 1:
+        return ops.conv2d(x, kernels, pad_mode="pad", padding=padding)
     out_channels = kernels.shape[0] // batch
     folded = x.reshape(1, batch * in_channels, height, width)         # (1, B*Ci, H, W)
     y = ops.conv2d(folded, kernels, pad_mode="pad", padding=padding, groups=batch)
@@ -322,9 +330,10 @@ class DynamicConv2d(nn.Cell):
 
 class AssembledBlock(nn.Cell):
     """One control module, then ``convs_per_block`` assembled (or dynamic) convolutions
-    in sequence. No local skip connection: the paper drops them to save memory traffic.
-    The control module sees only the block input, so all coefficients are known before
-    the first convolution runs.
+    in sequence. No local skip connection: the paper drops them to save memory traffic
+    (``local_skip`` adds it back, an ablation). The control module sees only the block
+    input, so all coefficients are known before the first convolution runs; tiling feeds
+    it the whole image's pooled block input (``given_pooled``).
     """
 
     def __init__(self, cfg: AsConvSRConfig):
@@ -344,43 +353,77 @@ class AssembledBlock(nn.Cell):
             convs = [DynamicConv2d(channels, channels, num_kernels, cfg.kernel_size,
                                    cfg.bias, start) for _ in range(n)]
         self.convs = nn.CellList(convs)
-        self.relu_flags = [cfg.relu == "all" or (cfg.relu == "block_end" and i == n - 1)
-                           for i in range(n)]
+        self.relu_inside = cfg.relu == "all"
         self.relu = nn.ReLU()
         self.local_skip = cfg.local_skip
 
-    def construct(self, x):
+    def conv_outputs(self, x, coeffs, form="train"):
+        """(output of every conv, after its ReLU) for x (B, C, h, w) and coeffs
+        (B, n, rows, E); the last is the block's output before any local skip."""
         # unstack, not coeffs[:, i]: on CPU three StridedSlice ops (and their gradients)
-        # cost several times one unstack (docs/performance.md#performance).
-        coeffs = ops.unstack(self.control(x), axis=1)   # n x (B, rows, E)
-        block_input = x
+        # cost several times one unstack (docs/performance.md#performance). ONNX export
+        # has no Unstack, so exported graphs slice.
+        if form == "train":
+            per_conv = ops.unstack(coeffs, axis=1)                # n x (B, rows, E)
+        else:
+            per_conv = [coeffs[:, i] for i in range(len(self.convs))]
+        outputs = ()
         for i, conv in enumerate(self.convs):
-            x = conv(x, coeffs[i])                   # (B, C, h, w)
-            if self.relu_flags[i]:
+            x = conv(x, per_conv[i])                              # (B, C, h, w)
+            if self.relu_inside:
                 x = self.relu(x)
-        return x + block_input if self.local_skip else x
+            outputs = outputs + (x,)
+        return outputs
+
+    def output(self, x, conv_outputs):
+        """The block's output from its input and its convs' outputs (+ the local skip)."""
+        return conv_outputs[-1] + x if self.local_skip else conv_outputs[-1]
+
+    def given_coefficients(self, x, coeffs, form="train"):
+        """The block on x (B, C, h, w) with these coefficients (B, n, rows, E)."""
+        return self.output(x, self.conv_outputs(x, coeffs, form))
+
+    def given_pooled(self, x, pooled, form="train"):
+        """The block with its control module fed ``pooled`` (B, C'), e.g. a whole image's."""
+        return self.given_coefficients(x, self.control.coefficients(pooled), form)
+
+    def construct(self, x, form="train"):
+        return self.given_pooled(x, self.control.pool(x), form)
 
 
 class PlainBlock(nn.Cell):
-    """Ablation: the block with ordinary (static) convolutions, same shape."""
+    """Ablation: the block with ordinary (static) convolutions, same shape. Takes the
+    same calls as AssembledBlock and ignores coefficients and pooled features."""
 
     def __init__(self, cfg: AsConvSRConfig):
         super().__init__()
         n = cfg.convs_per_block
         self.convs = nn.CellList([conv3x3(cfg.channels, cfg.channels, cfg.kernel_size, cfg.bias)
                                   for _ in range(n)])
-        self.relu_flags = [cfg.relu == "all" or (cfg.relu == "block_end" and i == n - 1)
-                           for i in range(n)]
+        self.relu_inside = cfg.relu == "all"
         self.relu = nn.ReLU()
         self.local_skip = cfg.local_skip
 
-    def construct(self, x):
-        block_input = x
-        for i, conv in enumerate(self.convs):
+    def conv_outputs(self, x, coeffs=None, form="train"):
+        outputs = ()
+        for conv in self.convs:
             x = conv(x)
-            if self.relu_flags[i]:
+            if self.relu_inside:
                 x = self.relu(x)
-        return x + block_input if self.local_skip else x
+            outputs = outputs + (x,)
+        return outputs
+
+    def output(self, x, conv_outputs):
+        return conv_outputs[-1] + x if self.local_skip else conv_outputs[-1]
+
+    def given_coefficients(self, x, coeffs=None, form="train"):
+        return self.output(x, self.conv_outputs(x))
+
+    def given_pooled(self, x, pooled=None, form="train"):
+        return self.given_coefficients(x)
+
+    def construct(self, x, form="train"):
+        return self.given_coefficients(x)
 
 
 def bicubic_phase_kernels(scale, a=-0.5):
@@ -417,23 +460,27 @@ class AsConvSR(nn.Cell):
     to colour c. Repeating each input channel s^2 times consecutively (repeat_interleave,
     not tiling) and then shuffling is exactly nearest-neighbour upscaling, for the cost
     of an add at LR size.
+
+    Stages: ``features`` (unshuffle, conv_first), the blocks, ``head`` (conv_last,
+    shuffles, residual); ``form`` picks the shuffles' operators (src/model/layers.py).
     """
 
     def __init__(self, cfg: AsConvSRConfig):
         super().__init__()
         self.cfg = cfg
         u, s, channels = cfg.unshuffle, cfg.scale, cfg.channels
-        self.unshuffle = nn.PixelUnshuffle(u) if u > 1 else None
+        self.unshuffle = SpaceToChannels(3, u) if u > 1 else None
         self.conv_first = conv3x3(3 * u * u, channels, cfg.kernel_size, cfg.bias)
         self.relu_first = cfg.relu != "none"
         block = PlainBlock if cfg.block_type == "plain" else AssembledBlock
         self.blocks = nn.CellList([block(cfg) for _ in range(cfg.num_blocks)])
         self.conv_last = conv3x3(channels, cfg.out_channels, cfg.kernel_size, cfg.bias,
                                  init_scale=cfg.last_init_scale)
-        self.shuffle_unshuffle = nn.PixelShuffle(u) if u > 1 else None
-        self.shuffle_scale = nn.PixelShuffle(s) if s > 1 else None
+        self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u) if u > 1 else None
+        self.shuffle_scale = ChannelsToSpace(3, s) if s > 1 else None
         self.relu = nn.ReLU()
         self.residual = cfg.residual
+        self.repeat_residual = RepeatChannels(3, s * s)
         self.unshuffle_factor = u
         if cfg.residual == "bicubic":
             kernels = np.tile(bicubic_phase_kernels(s), (3, 1, 1, 1))  # (3s^2, 1, 5, 5)
@@ -453,35 +500,58 @@ class AsConvSR(nn.Cell):
                 return float(cell.temperature.asnumpy())
         return None
 
+    def features(self, x, form="train"):
+        """(B, 3, H, W) -> the first block's input (B, C, h, w)."""
+        feat = x if self.unshuffle is None else self.unshuffle(x, form)   # (B, 3u^2, h, w)
+        feat = self.conv_first(feat)                                      # (B, C, h, w)
+        return self.relu(feat) if self.relu_first else feat
+
     def upscale_residual(self, x):
         """(B, 3, H, W) -> (B, 3s^2, H, W), channel c*s^2 + p holds colour c's phase p."""
-        s = self.cfg.scale
         if self.residual == "repeat":
-            return ops.repeat_interleave(x, s * s, 1)
-        padded = ops.pad(x, (2, 2, 2, 2), mode="replicate")
-        return ops.conv2d(padded, self.bicubic_kernels, groups=3)
+            return self.repeat_residual(x)
+        return ops.conv2d(replicate_pad(x, 2), self.bicubic_kernels, groups=3)
+
+    def head(self, feat, x, form="train"):
+        """The last block's output (B, C, h, w) and the input x -> (B, 3, sH, sW)."""
+        out = self.conv_last(feat)                                   # (B, 3(us)^2, h, w)
+        if self.shuffle_unshuffle is not None:
+            out = self.shuffle_unshuffle(out, form)                  # (B, 3s^2, H, W)
+        if self.residual != "none":
+            out = out + self.upscale_residual(x)
+        if self.shuffle_scale is not None:
+            out = self.shuffle_scale(out, form)                      # (B, 3, sH, sW)
+        return out
 
     def construct(self, x):
         height, width = x.shape[2], x.shape[3]
         if height % self.unshuffle_factor != 0 or width % self.unshuffle_factor != 0:
             raise ValueError(f"input size {height}x{width} is not divisible by the "
                              f"pixel-unshuffle factor {self.unshuffle_factor}; pad or crop it")
-        feat = x                                                 # (B, 3, H, W)
-        if self.unshuffle is not None:
-            feat = self.unshuffle(feat)                          # (B, 3u^2, h, w)
-        feat = self.conv_first(feat)                             # (B, C, h, w)
-        if self.relu_first:
-            feat = self.relu(feat)
+        feat = self.features(x)
         for block in self.blocks:
-            feat = block(feat)                                   # (B, C, h, w)
-        out = self.conv_last(feat)                               # (B, 3(us)^2, h, w)
-        if self.shuffle_unshuffle is not None:
-            out = self.shuffle_unshuffle(out)                    # (B, 3s^2, H, W)
-        if self.residual != "none":
-            out = out + self.upscale_residual(x)
-        if self.shuffle_scale is not None:
-            out = self.shuffle_scale(out)                        # (B, 3, sH, sW)
-        return out
+            feat = block(feat)                                       # (B, C, h, w)
+        return self.head(feat, x)
+
+    def activations(self, x, coefficients=None):
+        """PyNative diagnostics: the forward pass of x (B, 3, H, W), with what each stage
+        made: {"stem": first block input, "blocks": [{"input", "coefficients" (B, n,
+        rows, E) or None for plain, "conv_outputs": (after each ReLU)}], "sr"}.
+        ``coefficients``: one (n, rows, E) array per block with a control module, used
+        for every sample instead of the control module's (the control probe's swap)."""
+        feat, record = self.features(x), []
+        adaptive = [b for b in self.blocks if isinstance(b, AssembledBlock)]
+        for block in self.blocks:
+            coeffs = block.control(feat) if isinstance(block, AssembledBlock) else None
+            if coeffs is not None and coefficients is not None:
+                fixed = Tensor(np.ascontiguousarray(coefficients[adaptive.index(block)],
+                                                    np.float32))
+                coeffs = ops.broadcast_to(fixed[None], coeffs.shape)
+            outputs = block.conv_outputs(feat, coeffs)
+            record.append({"input": feat, "coefficients": coeffs, "conv_outputs": outputs})
+            feat = block.output(feat, outputs)
+        return {"stem": record[0]["input"] if record else feat, "blocks": record,
+                "sr": self.head(feat, x)}
 
 
 def check_input_size(cfg: AsConvSRConfig, height, width):

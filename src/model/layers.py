@@ -1,9 +1,10 @@
-"""Export-friendly replacements for the layers whose exported form bakes in the input size.
+"""The pixel (un)shuffles and the residual's layers of AsConvSR, in a training and in
+exportable forms, chosen per call (``form``), so one network serves both.
 
 MindSpore 2.10 exports ``nn.PixelUnshuffle`` / ``nn.PixelShuffle`` as Reshape + Transpose
 with the image size written into the Reshape, so a graph exported for "any H x W" fails
 at run time at every other size; ``SpaceToDepth`` and ``AdaptiveAvgPool2d`` do not export
-at all. The layers here compute the same numbers with operators whose exported form
+at all. The exportable forms compute the same numbers with operators whose exported form
 only depends on the channel counts:
 
     PixelUnshuffle(u)  ==  stride-u convolution with a fixed one-hot kernel
@@ -12,9 +13,15 @@ only depends on the channel counts:
     repeat_interleave  ==  Gather with a fixed channel index
 
 Each is checked against the MindSpore layer it replaces in tests/test_export.py.
+
+Forms (``FORMS``): ``train`` (nn.PixelUnshuffle / nn.PixelShuffle, what training has
+always run), ``conv_transpose`` (MindSpore and MINDIR export: the one-hot convolutions)
+and ``depth_to_space`` (ONNX export: PixelShuffle as Gather + DepthToSpace).
 """
 import numpy as np
 from mindspore import nn, ops, Tensor
+
+FORMS = ("train", "conv_transpose", "depth_to_space")
 
 
 def unshuffle_kernel(in_channels, factor):
@@ -44,14 +51,18 @@ def crd_to_dcr_permutation(out_channels, factor):
 
 
 class SpaceToChannels(nn.Cell):
-    """PixelUnshuffle(u) as a stride-u one-hot convolution: (B, C, H, W) -> (B, C*u*u, H/u, W/u)."""
+    """PixelUnshuffle(u): (B, C, H, W) -> (B, C*u*u, H/u, W/u); exported as a stride-u
+    one-hot convolution."""
 
     def __init__(self, in_channels, factor):
         super().__init__()
         self.factor = factor
+        self.pixel_unshuffle = nn.PixelUnshuffle(factor)
         self.kernel = Tensor(unshuffle_kernel(in_channels, factor))
 
-    def construct(self, x):
+    def construct(self, x, form="train"):
+        if form == "train":
+            return self.pixel_unshuffle(x)
         return ops.conv2d(x, self.kernel, stride=self.factor)
 
 
@@ -69,34 +80,31 @@ def shuffle_kernel(out_channels, factor):
 
 
 class ChannelsToSpace(nn.Cell):
-    """PixelShuffle(r): (B, C*r*r, H, W) -> (B, C, r*H, r*W), in one of two exportable forms.
+    """PixelShuffle(r): (B, C*r*r, H, W) -> (B, C, r*H, r*W), in the form asked for.
 
     ``conv_transpose``: a stride-r transposed convolution with a one-hot kernel, groups C.
         MindSpore 2.10 on CPU runs it several times faster than DepthToSpace (figures:
-        docs/deploy.md, export table), and it exports to MINDIR for any size; ONNX export of it fails (the
-        output-size computation needs a Shape operator the exporter lacks).
+        docs/deploy.md, export table), and it exports to MINDIR for any size; ONNX export
+        of it fails (the output-size computation needs a Shape operator the exporter lacks).
     ``depth_to_space``: Gather (CRD -> DCR channel order) + DepthToSpace. Exports to ONNX
         for any size and ONNX Runtime runs it fast.
     """
 
-    def __init__(self, out_channels, factor, method="conv_transpose"):
+    def __init__(self, out_channels, factor):
         super().__init__()
-        if method not in ("conv_transpose", "depth_to_space"):
-            raise ValueError(f"shuffle method must be conv_transpose or depth_to_space, "
-                             f"got '{method}'")
-        self.use_transpose = method == "conv_transpose"
         self.factor, self.out_channels = factor, out_channels
-        if self.use_transpose:
-            self.kernel = Tensor(shuffle_kernel(out_channels, factor))
-            self.transpose_conv = ops.Conv2DTranspose(out_channel=out_channels,
-                                                      kernel_size=factor, stride=factor,
-                                                      pad_mode="valid", group=out_channels)
-        else:
-            self.permutation = Tensor(crd_to_dcr_permutation(out_channels, factor))
-            self.depth_to_space = ops.DepthToSpace(factor)
+        self.pixel_shuffle = nn.PixelShuffle(factor)
+        self.kernel = Tensor(shuffle_kernel(out_channels, factor))
+        self.transpose_conv = ops.Conv2DTranspose(out_channel=out_channels, kernel_size=factor,
+                                                  stride=factor, pad_mode="valid",
+                                                  group=out_channels)
+        self.permutation = Tensor(crd_to_dcr_permutation(out_channels, factor))
+        self.depth_to_space = ops.DepthToSpace(factor)
 
-    def construct(self, x):
-        if self.use_transpose:
+    def construct(self, x, form="train"):
+        if form == "train":
+            return self.pixel_shuffle(x)
+        if form == "conv_transpose":
             batch, _, height, width = ops.shape(x)
             size = (batch, self.out_channels, height * self.factor, width * self.factor)
             return self.transpose_conv(x, self.kernel, size)
