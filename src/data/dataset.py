@@ -36,6 +36,7 @@ import queue
 import shutil
 import sys
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -188,6 +189,7 @@ class BatchMaker:
     def __init__(self, sampler, batch_size, rank, group_size, start_iteration):
         self.sampler, self.batch_size = sampler, batch_size
         self.rank, self.group_size, self.start = rank, group_size, start_iteration
+        self.work = [0.0, 0]      # seconds spent making batches, batches made (this process)
 
     def sample_indices(self, i):
         """Global sample indices of this rank's batch i."""
@@ -195,8 +197,18 @@ class BatchMaker:
         return range(first, first + self.batch_size)
 
     def __call__(self, i):
+        started = time.perf_counter()
         lr, hr = zip(*(self.sampler(k) for k in self.sample_indices(int(i))))
-        return stack_nchw_float(lr), stack_nchw_float(hr)
+        batch = stack_nchw_float(lr), stack_nchw_float(hr)
+        self.work[0] += time.perf_counter() - started
+        self.work[1] += 1
+        return batch
+
+    def samples_per_second(self):
+        """Samples per second of making work since the last call (None before a batch)."""
+        seconds, made = self.work
+        self.work = [0.0, 0]
+        return made * self.batch_size / seconds if made and seconds > 0 else None
 
 
 def resolve_lr_dir(lr_dir, scale):
@@ -358,6 +370,7 @@ class BackgroundBatches:
     """
 
     def __init__(self, maker, depth=2):
+        self.maker = maker
         self.queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=fill_queue, daemon=True, name="training-batches",
@@ -376,6 +389,11 @@ class BackgroundBatches:
                                f"{item}") from item
         lr, hr = item
         return Tensor.from_numpy(lr), Tensor.from_numpy(hr)
+
+    def samples_per_second(self):
+        """The thread's own rate since the last call: what it could deliver if the
+        training step never waited (src/engine/trainer.py logs it beside the step rate)."""
+        return self.maker.samples_per_second()
 
     def close(self):
         """Stop the thread; it finishes the batch it is making (joined here)."""
@@ -414,6 +432,11 @@ class DatasetBatches:
 
     def __next__(self):
         return tuple(next(self.batches))
+
+    @staticmethod
+    def samples_per_second():
+        """None: the workers' own timing stays in their processes."""
+        return None
 
     def close(self):
         """Nothing to stop here: MindSpore ends the workers with the process."""
@@ -508,7 +531,6 @@ def measure_throughput(hr_dir, scale=2, lr_patch_size=64, batch_size=16, num_wor
                        min_texture=0.0):
     """Samples per second the pipeline delivers (after ``warmup`` batches);
     ``num_workers`` 0 is the in-process thread of :func:`create_train_batches`."""
-    import time
     stream = create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir,
                                   num_workers=num_workers, min_texture=min_texture,
                                   python_multiprocessing=python_multiprocessing)
