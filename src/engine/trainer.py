@@ -281,7 +281,8 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         lr_dir=cfg.train_lr_dir or None,
         num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target), rank=rank,
         group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
-        min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg))
+        min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg),
+        cache_mb=cfg.train_cache_mb, lr_name_template=cfg.lr_name_template)
     run.prepare(replace=overwrite and not resume)
     if run.writer:
         save_config(cfg, run.file("config.yaml"))
