@@ -33,6 +33,9 @@ def parse_args(argv=None):
         raise ConfigError(f"--tracks takes x2 and/or x3, got {args.tracks}")
     if args.runs < 1 or args.warmup < 0:
         raise ConfigError("--runs must be >= 1 and --warmup >= 0")
+    if args.fp16:
+        from src.engine.amp import require_accelerator
+        require_accelerator("--fp16", args.device)
     return args
 
 

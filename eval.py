@@ -54,6 +54,9 @@ def extra_args(parser):
                              "'measure' (batch 1 at the 4K-output size, on this device)")
     parser.add_argument("--runtime_runs", type=int, default=10,
                         help="timed runs for --runtime_ms measure (after 3 warm-ups)")
+    parser.add_argument("--fp16", action="store_true",
+                        help="run the network in float16 (MindSpore O2, GPU/Ascend only); "
+                             "metrics are computed on the rounded output as always")
 
 
 def resolve_config(argv):
@@ -294,6 +297,9 @@ def main(argv=None):
         if extras.runtime_runs < 1:
             raise ConfigError(f"--runtime_runs must be >= 1, got {extras.runtime_runs}")
     check_outputs(sets, extras, cfg.scale)
+    if extras.fp16:
+        from src.engine.amp import require_accelerator
+        require_accelerator("--fp16", cfg.device_target)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.evaluate import make_predictor
@@ -301,9 +307,13 @@ def main(argv=None):
     from src.checkpoint import load_trained_model
     warn_changed_model_keys(argv, cfg, extras.ckpt_path)
     net, model_cfg = load_trained_model(cfg, extras.ckpt_path)
+    if extras.fp16:
+        from src.engine.amp import half_precision_inference
+        net = half_precision_inference(net)
     params = count_params(model_cfg)
     print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "
-          f"| {params:,} params | {cfg.device_target} {cfg.mode} | crop_border {crop}", flush=True)
+          f"| {params:,} params | {cfg.device_target} {cfg.mode}"
+          f"{' float16' if extras.fp16 else ''} | crop_border {crop}", flush=True)
     predict = make_predictor(net, model_cfg.unshuffle)
     protocol = challenge_protocol(extras, predict, model_cfg.scale)
     blocks = evaluate_sets(predict, model_cfg, sets, crop, extras, protocol)
@@ -321,6 +331,7 @@ def report(cfg, extras, config_source, crop, params, blocks):
     return {"checkpoint": extras.ckpt_path, "config": config_source, "scale": cfg.scale,
             "protocol": extras.protocol, "crop_border": crop,
             "device_target": cfg.device_target, "mode": cfg.mode,
+            "precision": "float16" if extras.fp16 else "float32",
             "params": params, "macs_per_image": first["macs_per_image"],
             "runtime_note": runtime_note(cfg.mode),
             "data_dir": first["data_dir"], "num_images": first["num_images"],

@@ -42,6 +42,8 @@ def extra_args(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing output files (inputs are never replaced)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--fp16", action="store_true",
+                        help="run a .ckpt model in float16 (MindSpore O2, GPU/Ascend only)")
 
 
 def resolve_config(argv):
@@ -56,6 +58,12 @@ def main():
     cfg, extras, explicit = resolve_config(argv)
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
+    if extras.fp16:
+        from src.engine.amp import require_accelerator
+        require_accelerator("--fp16", cfg.device_target)
+        if not extras.model.lower().endswith(".ckpt"):
+            raise ConfigError(f"--fp16 converts a .ckpt model; '{extras.model}' is an export: "
+                              f"export it in the precision you want, or drop --fp16")
     from src.deploy.infer_jobs import failure_summary, plan_jobs, prepare_outputs, run_jobs
     jobs = plan_jobs(extras.input, extras.output, extras.ext, extras.suffix, extras.overwrite)
     prepare_outputs(jobs)
@@ -65,9 +73,9 @@ def main():
     if extras.model.lower().endswith(".ckpt"):
         warn_changed_model_keys(argv, cfg, extras.model)
     started = time.perf_counter()
-    runner = open_model(extras.model, cfg, explicit)
+    runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16)
     print(f"model {extras.model}: x{runner.scale}, unshuffle {runner.unshuffle}, "
-          f"tile {extras.tile or 'whole image'}"
+          f"tile {extras.tile or 'whole image'}{', float16' if extras.fp16 else ''}"
           f"{'' if runner.can_tile else ' (this export runs whole images only)'}; "
           f"loaded in {time.perf_counter() - started:.1f} s")
     failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)

@@ -124,6 +124,8 @@ def check_value(key, value, default, origin):
                           f"got {value!r}")
     if isinstance(default, float) and isinstance(value, int):
         return float(value)
+    if isinstance(default, str) and isinstance(value, (int, float)):
+        return str(value)       # a text key may hold a number (loss_scale: 1024)
     if not isinstance(value, type(default)):
         raise ConfigError(f"config key '{key}' ({origin}) expects {_type_name(default)}, "
                           f"got {value!r}")
@@ -226,6 +228,7 @@ RANGES = {
     "batch_size": (lambda v, _: v >= 1, ">= 1"),
     "num_workers": (lambda v, _: v >= -1, "-1 (auto), 0 (a thread) or a worker count"),
     "min_patch_texture": (lambda v, _: v >= 0, ">= 0 (0: any patch)"),
+    "train_cache_mb": (lambda v, _: v >= -1, "-1 (all in memory) or a cache size in MB >= 0"),
     "total_iters": (lambda v, _: v >= 1, ">= 1"),
     "lr": (lambda v, _: v > 0, "> 0"),
     "beta1": (_in_unit(False, True), "in [0, 1)"),
@@ -235,11 +238,23 @@ RANGES = {
     "lr_decay_gamma": (_in_unit(True, False), "in (0, 1] (1: no decay)"),
     "warmup_iters": (lambda v, _: v >= 0, ">= 0 (0: no warm-up)"),
     "charbonnier_eps": (lambda v, _: v > 0, "> 0"),
+    "loss_scale": (lambda v, _: loss_scale_value(v) is not None, "dynamic or a number > 0"),
     "log_every": (lambda v, _: v >= 1, ">= 1"),
     "val_every": (lambda v, _: v >= 0, ">= 0 (0: no validation)"),
     "ckpt_every": (lambda v, _: v >= 1, ">= 1"),
     "val_crop_border": (lambda v, _: v >= -1, ">= 0, or -1 for crop = scale"),
 }
+
+
+def loss_scale_value(text):
+    """'dynamic', or the positive finite float ``text`` names; None when it is neither."""
+    if str(text).strip().lower() == "dynamic":
+        return "dynamic"
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < float("inf") else None
 
 
 def check_ranges(values, keys=None):

@@ -29,13 +29,16 @@ Conventions
 * Bad files are skipped with a one-line warning at construction (logger
   ``src.data``); nothing can fail later inside a dataset worker.
 """
+import collections
 import itertools
 import logging
 import os
 import queue
+import re
 import shutil
 import sys
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -115,31 +118,71 @@ class PatchSampler:
     ``hr_images``: mod-cropped uint8 RGB arrays; ``lr_images``: matching LR arrays
     (H/s x W/s) or None to make them here with MATLAB bicubic. ``min_texture``:
     redraw patches flatter than this (see the module docstring); 0 = uniform.
+    :meth:`from_files` builds the same function over files read when a sample needs
+    them (DF2K-scale sets): the same patches for the same seed.
     """
 
     def __init__(self, hr_images, lr_images, scale, lr_patch_size, seed, augment=True,
                  min_texture=0.0, degradation=None):
+        self._configure(scale, lr_patch_size, seed, augment, min_texture, degradation)
         # Without LR files each image is downscaled once, here: a few seconds at start-up
         # instead of a bicubic pass per patch, which cost 20% of a CPU training step.
-        self.degradation = degradation or Degradation()
+        self.files, self.cache = None, None
         self.hr_images = hr_images
         self.lr_images = (lr_images if lr_images is not None
                           else [self.make_lr(hr, scale) for hr in hr_images])
-        self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
-        self.min_texture = float(min_texture)
         # The texture test reads crops of each image's luma, computed once: the same
         # numbers as patch_texture(hr_patch) (tests/test_data.py checks) at a third of
         # its cost (25 against 86 us at LR patch 128), paid for every redraw.
         self.luma = ([lr_grid_luma(hr, scale) for hr in hr_images] if self.min_texture > 0
                      else None)
-        self.columns = [hr.shape[1] // scale - lr_patch_size + 1 for hr in hr_images]
-        rows = [hr.shape[0] // scale - lr_patch_size + 1 for hr in hr_images]
+        self._index_positions([hr.shape[:2] for hr in hr_images])
+
+    @classmethod
+    def from_files(cls, files, cache, scale, lr_patch_size, seed, augment=True,
+                   min_texture=0.0, degradation=None):
+        """The sampler over :class:`TrainingFiles` ``files``: an image (its HR, its LR
+        read or made, its luma) is decoded when a sample needs it and kept in ``cache``
+        (an :class:`ImageCache`)."""
+        sampler = cls.__new__(cls)
+        sampler._configure(scale, lr_patch_size, seed, augment, min_texture, degradation)
+        sampler.files, sampler.cache = files, cache
+        sampler.hr_images = sampler.lr_images = sampler.luma = None
+        sampler._index_positions(files.shapes)
+        return sampler
+
+    def _configure(self, scale, lr_patch_size, seed, augment, min_texture, degradation):
+        self.degradation = degradation or Degradation()
+        self.scale, self.patch, self.seed, self.augment = scale, lr_patch_size, seed, augment
+        self.min_texture = float(min_texture)
+
+    def _index_positions(self, shapes):
+        """Patch positions of every image, numbered image after image ((h, w) HR sizes)."""
+        s, p = self.scale, self.patch
+        self.columns = [w // s - p + 1 for _, w in shapes]
+        rows = [h // s - p + 1 for h, _ in shapes]
         self.first_position = np.cumsum([0] + [r * c for r, c in zip(rows, self.columns)])
 
     def make_lr(self, hr, scale):
         """The whole LR image patches are cut from (src/data/degrade.py)."""
         lr = self.degradation.whole_image(hr, scale)
         return imresize_uint8(hr, 1.0 / scale) if lr is None else lr
+
+    def image(self, index):
+        """(HR, LR, luma or None) of image ``index``: from memory, or from the cache."""
+        if self.files is None:
+            return (self.hr_images[index], self.lr_images[index],
+                    self.luma[index] if self.luma is not None else None)
+        return self.cache.get(index, lambda: self.load(index))
+
+    def load(self, index):
+        """Decode image ``index`` of the files as load_training_images would."""
+        hr_path, lr_path = self.files.paths[index]
+        hr = np.ascontiguousarray(mod_crop(read_rgb(hr_path, quiet=True), self.scale))
+        lr = (read_lr(lr_path, hr_path, hr.shape, self.scale) if lr_path
+              else self.make_lr(hr, self.scale))
+        luma = lr_grid_luma(hr, self.scale) if self.min_texture > 0 else None
+        return hr, lr, luma
 
     def locate(self, position):
         """Global patch position -> (image index, LR top, LR left)."""
@@ -153,10 +196,11 @@ class PatchSampler:
         s, p = self.scale, self.patch
         for _ in range(MAX_PATCH_DRAWS if self.min_texture > 0 else 1):
             index, top, left = self.locate(rng.integers(self.first_position[-1]))
-            hr = self.hr_images[index][top * s:(top + p) * s, left * s:(left + p) * s]
+            full_hr, _, luma = self.image(index)
+            hr = full_hr[top * s:(top + p) * s, left * s:(left + p) * s]
             if self.min_texture <= 0:
                 break
-            if luma_texture(self.luma[index][top:top + p, left:left + p]) >= self.min_texture:
+            if luma_texture(luma[top:top + p, left:left + p]) >= self.min_texture:
                 break
         return index, top, left, hr
 
@@ -165,11 +209,41 @@ class PatchSampler:
         index, top, left, hr = self.draw_position(rng)
         hflip, vflip, transpose = (rng.random(3) < 0.5).tolist()
         p = self.patch
-        lr = self.lr_images[index][top:top + p, left:left + p]
+        lr = self.image(index)[1][top:top + p, left:left + p]
         lr = self.degradation.patch(lr, rng)     # mixed only: draws after the crop's
         if self.augment:
             lr, hr = augment_pair(lr, hr, hflip, vflip, transpose)
         return lr, hr
+
+
+class ImageCache:
+    """Least-recently-used decoded images within ``max_mb`` megabytes (the newest image
+    is kept even when it alone is larger). Thread-safe: dataset thread workers share it;
+    worker processes each hold their own."""
+
+    def __init__(self, max_mb):
+        self.max_bytes = float(max_mb) * 2 ** 20
+        self.items = collections.OrderedDict()       # index -> tuple of arrays
+        self.bytes = 0
+        self.lock = threading.Lock()
+        self.loads = 0                               # decodes so far (cache misses)
+
+    def get(self, key, load):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()                    # outside the lock: other threads keep going
+        size = sum(a.nbytes for a in value if a is not None)
+        with self.lock:
+            self.loads += 1
+            if key not in self.items:
+                self.items[key] = value
+                self.bytes += size
+            while self.bytes > self.max_bytes and len(self.items) > 1:
+                _, old = self.items.popitem(last=False)
+                self.bytes -= sum(a.nbytes for a in old if a is not None)
+        return value
 
 
 class BatchIndices:
@@ -188,6 +262,7 @@ class BatchMaker:
     def __init__(self, sampler, batch_size, rank, group_size, start_iteration):
         self.sampler, self.batch_size = sampler, batch_size
         self.rank, self.group_size, self.start = rank, group_size, start_iteration
+        self.work = [0.0, 0]      # seconds spent making batches, batches made (this process)
 
     def sample_indices(self, i):
         """Global sample indices of this rank's batch i."""
@@ -195,8 +270,18 @@ class BatchMaker:
         return range(first, first + self.batch_size)
 
     def __call__(self, i):
+        started = time.perf_counter()
         lr, hr = zip(*(self.sampler(k) for k in self.sample_indices(int(i))))
-        return stack_nchw_float(lr), stack_nchw_float(hr)
+        batch = stack_nchw_float(lr), stack_nchw_float(hr)
+        self.work[0] += time.perf_counter() - started
+        self.work[1] += 1
+        return batch
+
+    def samples_per_second(self):
+        """Samples per second of making work since the last call (None before a batch)."""
+        seconds, made = self.work
+        self.work = [0.0, 0]
+        return made * self.batch_size / seconds if made and seconds > 0 else None
 
 
 def resolve_lr_dir(lr_dir, scale):
@@ -216,66 +301,201 @@ def index_lr_files(lr_folder):
             if name.lower().endswith(IMAGE_EXTENSIONS)}
 
 
-def read_matching_lr(lr_files, lr_folder, hr_path, hr_shape, scale):
-    """LR partner of ``hr_path`` (``0001.png`` -> ``0001x2.*``, or the same stem),
-    cut to the mod-cropped HR / scale. ``hr_shape`` is the HR size before mod-crop.
+# The LR file's stem for an HR stem; fields {stem} (the HR stem), {base} and {sub} (the
+# stem without and with BasicSR's sub-image suffix _sNNN) and {scale}. The default pairs
+# DIV2K's 0001.png -> 0001x2.png and BasicSR's sub-images 0001_s001.png -> 0001x2_s001.png.
+LR_NAME_TEMPLATE = "{base}x{scale}{sub}"
+SUB_IMAGE = re.compile(r"^(?P<base>.+?)(?P<sub>_s\d+)$")
 
-    Raises ImageError (file missing/unreadable: the caller skips the image) or
-    ConfigError (size does not match: wrong scale or wrong folder).
-    """
+
+def lr_stem(hr_stem, scale, template=LR_NAME_TEMPLATE):
+    """The LR stem ``template`` names for ``hr_stem`` (ConfigError for a bad template)."""
+    match = SUB_IMAGE.match(hr_stem)
+    base, sub = (match["base"], match["sub"]) if match else (hr_stem, "")
+    try:
+        return template.format(stem=hr_stem, base=base, sub=sub, scale=scale)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConfigError(f"config key 'lr_name_template' {template!r} is not a template of "
+                          f"{{stem}}, {{base}}, {{sub}} and {{scale}} ({err!r})") from None
+
+
+def find_lr_path(lr_files, lr_folder, hr_path, scale, template=LR_NAME_TEMPLATE):
+    """The LR partner of ``hr_path`` in ``lr_files`` (:func:`index_lr_files`): the stem
+    ``template`` names, else the HR's own stem. ImageError when there is none."""
     stem = os.path.splitext(os.path.basename(hr_path))[0]
-    lr_path = lr_files.get(f"{stem}x{scale}") or lr_files.get(stem)
+    wanted = lr_stem(stem, scale, template)
+    lr_path = lr_files.get(wanted) or lr_files.get(stem)
     if lr_path is None:
-        raise unusable(hr_path, f"no LR partner '{stem}x{scale}.png' in '{lr_folder}'",
-                       "add it (scripts/make_lr.py) or remove the HR file")
-    lr = read_rgb(lr_path)
-    floor_hw = (hr_shape[0] // scale, hr_shape[1] // scale)
-    ceil_hw = (-(-hr_shape[0] // scale), -(-hr_shape[1] // scale))
-    if lr.shape[:2] not in (floor_hw, ceil_hw):
-        raise ConfigError(f"LR '{lr_path}' is {lr.shape[1]}x{lr.shape[0]} (WxH) but HR "
-                          f"'{hr_path}' is {hr_shape[1]}x{hr_shape[0]}: expected "
+        raise unusable(hr_path, f"no LR partner '{wanted}.png' in '{lr_folder}'",
+                       "add it (scripts/make_lr.py), fix --lr_name_template or remove the "
+                       "HR file")
+    return lr_path
+
+
+def check_lr_size(lr_path, lr_hw, hr_path, hr_hw, scale):
+    """ConfigError unless the LR (H, W) is the HR's / scale, rounded down or up."""
+    floor_hw = (hr_hw[0] // scale, hr_hw[1] // scale)
+    ceil_hw = (-(-hr_hw[0] // scale), -(-hr_hw[1] // scale))
+    if tuple(lr_hw) not in (floor_hw, ceil_hw):
+        raise ConfigError(f"LR '{lr_path}' is {lr_hw[1]}x{lr_hw[0]} (WxH) but HR "
+                          f"'{hr_path}' is {hr_hw[1]}x{hr_hw[0]}: expected "
                           f"{floor_hw[1]}x{floor_hw[0]} at scale {scale}; check --scale "
                           f"and the LR folder")
+    return floor_hw
+
+
+def read_lr(lr_path, hr_path, hr_shape, scale):
+    """The LR image at ``lr_path``, cut to the mod-cropped HR / scale (``hr_shape``:
+    the HR size before or after mod-crop)."""
+    lr = read_rgb(lr_path)
+    floor_hw = check_lr_size(lr_path, lr.shape[:2], hr_path, hr_shape[:2], scale)
     return np.ascontiguousarray(lr[:floor_hw[0], :floor_hw[1]])
 
 
-def too_small_reason(hr, scale, lr_patch_size):
-    """Why a mod-cropped HR image cannot give an HR patch, or None."""
+def with_lr_partners(paths, lr_dir, scale, template=LR_NAME_TEMPLATE):
+    """[(hr_path, lr_path or None, ImageError or None)] for HR ``paths``: each with its
+    partner in ``lr_dir`` (None: no LR folder), or the error a missing partner is."""
+    if not lr_dir:
+        return [(path, None, None) for path in paths]
+    lr_folder = resolve_lr_dir(lr_dir, scale)
+    lr_files = index_lr_files(lr_folder)
+    sources = []
+    for path in paths:
+        try:
+            sources.append((path, find_lr_path(lr_files, lr_folder, path, scale, template),
+                            None))
+        except ImageError as err:
+            sources.append((path, None, err))
+    return sources
+
+
+def split_folders(value):
+    """Training folders from a comma list ('A,B'), a list, or '' / None (none)."""
+    if not value:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def folder_pairs(hr_dirs, lr_dirs):
+    """[(hr_dir, lr_dir or None)]: one LR folder per HR folder, or none at all."""
+    hr_dirs, lr_dirs = split_folders(hr_dirs), split_folders(lr_dirs)
+    if not hr_dirs:
+        raise ConfigError("train_dir is empty; pass --train_dir FOLDER[,FOLDER...]")
+    if lr_dirs and len(lr_dirs) != len(hr_dirs):
+        raise ConfigError(f"train_lr_dir names {len(lr_dirs)} folder(s) for {len(hr_dirs)} "
+                          f"train_dir folder(s); give one LR folder per HR folder, in order, "
+                          f"or none")
+    return list(zip(hr_dirs, lr_dirs or [None] * len(hr_dirs)))
+
+
+def training_candidates(hr_dirs, scale, lr_dirs=None, template=LR_NAME_TEMPLATE):
+    """[(hr_path, lr_path or None, lr_error or None)] of every image in the folders,
+    in folder order then file order; an LR partner that is missing is an ImageError
+    to report when the image is skipped."""
+    candidates = []
+    for hr_dir, lr_dir in folder_pairs(hr_dirs, lr_dirs):
+        candidates += with_lr_partners(list_images(hr_dir, flag="--train_dir"), lr_dir, scale,
+                                       template)
+    return candidates
+
+
+def too_small_reason(hr_hw, scale, lr_patch_size):
+    """Why a mod-cropped HR image of (H, W) ``hr_hw`` cannot give an HR patch, or None."""
     need = scale * lr_patch_size
-    if hr.shape[0] >= need and hr.shape[1] >= need:
+    if hr_hw[0] >= need and hr_hw[1] >= need:
         return None
-    return (f"{hr.shape[1]}x{hr.shape[0]} (after mod-crop to scale {scale}) is smaller "
+    return (f"{hr_hw[1]}x{hr_hw[0]} (after mod-crop to scale {scale}) is smaller "
             f"than the HR patch {need}x{need}")
 
 
-def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None):
-    """Read every usable HR image (and LR partner) once. Returns (hr_list, lr_list or
-    None, names). Unusable files are skipped with a warning; none usable -> ConfigError."""
-    paths = list_images(hr_dir, flag="--train_dir")
-    lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
-    lr_files = index_lr_files(lr_folder) if lr_folder else None
+def warn_too_small(path, reason):
+    LOGGER.warning("skipped '%s': %s; use a smaller lr_patch_size or remove it", path, reason)
+
+
+def none_usable(hr_dir, count):
+    return ConfigError(f"no usable training image in '{hr_dir}': all {count} files were "
+                       f"skipped (see the warnings above); run scripts/prepare_data.sh or "
+                       f"pass another --train_dir")
+
+
+def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None,
+                         lr_name_template=LR_NAME_TEMPLATE):
+    """Read every usable HR image (and LR partner) once. ``hr_dir``/``lr_dir``: a folder
+    or a comma list of folders (one LR folder per HR folder). Returns (hr_list, lr_list
+    or None, names). Unusable files are skipped with a warning; none usable -> ConfigError."""
+    candidates = training_candidates(hr_dir, scale, lr_dir, lr_name_template)
     hr_images, lr_images, names = [], [], []
-    for path in paths:
+    for path, lr_path, lr_error in candidates:
         try:
+            if lr_error is not None:
+                raise lr_error
             hr = read_rgb(path)
-            lr = read_matching_lr(lr_files, lr_folder, path, hr.shape, scale) if lr_files else None
+            lr = read_lr(lr_path, path, hr.shape, scale) if lr_path else None
         except ImageError as err:
             LOGGER.warning("skipped: %s", err)
             continue
         hr = np.ascontiguousarray(mod_crop(hr, scale))
-        reason = too_small_reason(hr, scale, lr_patch_size)
+        reason = too_small_reason(hr.shape, scale, lr_patch_size)
         if reason:
-            LOGGER.warning("skipped '%s': %s; use a smaller lr_patch_size or remove it",
-                           path, reason)
+            warn_too_small(path, reason)
             continue
         hr_images.append(hr)
         lr_images.append(lr)
         names.append(os.path.basename(path))
     if not hr_images:
-        raise ConfigError(f"no usable training image in '{hr_dir}': all {len(paths)} files "
-                          f"were skipped (see the warnings above); run "
-                          f"scripts/prepare_data.sh or pass another --train_dir")
-    return hr_images, (lr_images if lr_folder else None), names
+        raise none_usable(hr_dir, len(candidates))
+    return hr_images, (lr_images if split_folders(lr_dir) else None), names
+
+
+class TrainingFiles:
+    """The usable training files, found from their headers (nothing decoded):
+    ``paths`` [(hr_path, lr_path or None)] and ``shapes`` [(H, W) of the mod-cropped HR],
+    the same files in the same order as :func:`load_training_images` keeps (a file whose
+    header reads but whose pixels do not decode stops training later, naming it)."""
+
+    def __init__(self, hr_dir, scale, lr_patch_size, lr_dir=None,
+                 lr_name_template=LR_NAME_TEMPLATE):
+        candidates = training_candidates(hr_dir, scale, lr_dir, lr_name_template)
+        self.paths, self.shapes = [], []
+        for path, lr_path, lr_error in candidates:
+            try:
+                if lr_error is not None:
+                    raise lr_error
+                height, width = image_size(path)
+                if lr_path:
+                    check_lr_size(lr_path, image_size(lr_path), path, (height, width), scale)
+            except ImageError as err:
+                LOGGER.warning("skipped: %s", err)
+                continue
+            hw = (height - height % scale, width - width % scale)
+            reason = too_small_reason(hw, scale, lr_patch_size)
+            if reason:
+                warn_too_small(path, reason)
+                continue
+            self.paths.append((path, lr_path))
+            self.shapes.append(hw)
+        if not self.paths:
+            raise none_usable(hr_dir, len(candidates))
+
+    def decoded_mb(self, scale):
+        """Megabytes all decoded HR images and their LR images take (uint8 RGB)."""
+        pixels = sum(h * w for h, w in self.shapes)
+        return 3 * pixels * (1 + 1 / scale ** 2) / 2 ** 20
+
+
+def image_size(path):
+    """(H, W) of an image file from its header (Pillow reads no pixels); ImageError
+    when the file is missing or not an image."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise unusable(path, "file not found", "check the path") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise unusable(path, f"not an image Pillow can read ({err})") from None
+    return height, width
 
 
 def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration):
@@ -291,33 +511,44 @@ def check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
 
 def build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None, rank=0,
                       group_size=1, seed=0, start_iteration=0, augment=True, min_texture=0.0,
-                      degradation=None):
-    """Read the training images and return this rank's :class:`BatchMaker` (arguments
-    as :func:`create_train_batches`)."""
+                      degradation=None, cache_mb=-1, lr_name_template=LR_NAME_TEMPLATE):
+    """Read the training images (``cache_mb`` < 0: all into memory; else from disk per
+    sample, at most ``cache_mb`` MB of decoded images kept) and return this rank's
+    :class:`BatchMaker` (arguments as :func:`create_train_batches`)."""
     scale = check_scale(scale)
     check_sharding(batch_size, lr_patch_size, rank, group_size, start_iteration)
-    if lr_dir and degradation is not None and degradation.kind == "challenge":
+    if split_folders(lr_dir) and degradation is not None and degradation.kind == "challenge":
         raise ConfigError("degradation 'challenge' makes the LR images itself; leave "
                           "train_lr_dir empty or use degradation bicubic or mixed")
-    hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir)
-    sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
-                           min_texture, degradation)
+    lr_stem("0001", scale, lr_name_template)           # a bad template fails here
+    if cache_mb is not None and cache_mb >= 0:
+        files = TrainingFiles(hr_dir, scale, lr_patch_size, lr_dir, lr_name_template)
+        LOGGER.info("training images read from disk per sample: %d files, %.0f MB decoded, "
+                    "cache %.0f MB", len(files.paths), files.decoded_mb(scale), cache_mb)
+        sampler = PatchSampler.from_files(files, ImageCache(cache_mb), scale, lr_patch_size,
+                                          seed, augment, min_texture, degradation)
+    else:
+        hr_images, lr_images, _ = load_training_images(hr_dir, scale, lr_patch_size, lr_dir,
+                                                       lr_name_template)
+        sampler = PatchSampler(hr_images, lr_images, scale, lr_patch_size, seed, augment,
+                               min_texture, degradation)
     return BatchMaker(sampler, batch_size, rank, group_size, start_iteration)
 
 
 def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=2, rank=0, group_size=1, seed=0,
                          start_iteration=0, augment=True, python_multiprocessing=None,
-                         min_texture=0.0, degradation=None):
+                         min_texture=0.0, degradation=None, cache_mb=-1,
+                         lr_name_template=LR_NAME_TEMPLATE):
     """Endless, deterministic ``mindspore.dataset`` of (lr, hr) batches for training.
 
     Args:
-        hr_dir: folder of HR images (read once into memory, mod-cropped to ``scale``).
+        hr_dir: folder of HR images, or a comma list of folders (mod-cropped to ``scale``).
         scale: integer SR factor.
         lr_patch_size: LR patch side p; HR patches are scale * p.
         batch_size: per-device batch B.
-        lr_dir: DIV2K-layout LR folder (``X{s}`` or its parent) or None to make the
-            LR images at start-up with MATLAB bicubic.
+        lr_dir: DIV2K-layout LR folder (``X{s}`` or its parent; a comma list: one per HR
+            folder) or None to make the LR images with MATLAB bicubic.
         num_workers: parallel batch makers (output order is preserved).
         rank, group_size: this device and the number of devices (data parallel).
         seed: data seed; sample k depends only on (seed, k).
@@ -325,6 +556,10 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
         augment: random flips and transpose.
         min_texture: redraw patches whose :func:`patch_texture` is below this (0: off).
         degradation: a :class:`src.data.degrade.Degradation` (None: MATLAB bicubic).
+        cache_mb: < 0: every image read into memory at start-up (LR made then); >= 0:
+            images decoded when a sample needs them, at most this many MB kept per
+            process making batches (LRU); the same batches either way.
+        lr_name_template: the LR stem for an HR stem (:data:`LR_NAME_TEMPLATE`).
         python_multiprocessing: workers as processes (True) or threads (False); None
             picks processes (faster on 2 cores: docs/data.md) unless
             /dev/shm is too small for their transfer buffers (e.g. Docker's 64 MB).
@@ -335,7 +570,7 @@ def create_train_dataset(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
     import mindspore.dataset as ds
     maker = build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank,
                               group_size, seed, start_iteration, augment, min_texture,
-                              degradation)
+                              degradation, cache_mb, lr_name_template)
     workers = max(1, min(int(num_workers), os.cpu_count() or 1))
     batch_mb = 4 * 3 * batch_size * lr_patch_size ** 2 * (1 + maker.sampler.scale ** 2) / 2 ** 20
     processes = use_processes(python_multiprocessing, workers, batch_mb, group_size)
@@ -358,6 +593,7 @@ class BackgroundBatches:
     """
 
     def __init__(self, maker, depth=2):
+        self.maker = maker
         self.queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=fill_queue, daemon=True, name="training-batches",
@@ -376,6 +612,11 @@ class BackgroundBatches:
                                f"{item}") from item
         lr, hr = item
         return Tensor.from_numpy(lr), Tensor.from_numpy(hr)
+
+    def samples_per_second(self):
+        """The thread's own rate since the last call: what it could deliver if the
+        training step never waited (src/engine/trainer.py logs it beside the step rate)."""
+        return self.maker.samples_per_second()
 
     def close(self):
         """Stop the thread; it finishes the batch it is making (joined here)."""
@@ -415,6 +656,11 @@ class DatasetBatches:
     def __next__(self):
         return tuple(next(self.batches))
 
+    @staticmethod
+    def samples_per_second():
+        """None: the workers' own timing stays in their processes."""
+        return None
+
     def close(self):
         """Nothing to stop here: MindSpore ends the workers with the process."""
 
@@ -434,7 +680,7 @@ def resolve_num_workers(num_workers, device_target="CPU"):
 def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
                          num_workers=0, rank=0, group_size=1, seed=0, start_iteration=0,
                          augment=True, min_texture=0.0, python_multiprocessing=None,
-                         degradation=None):
+                         degradation=None, cache_mb=-1, lr_name_template=LR_NAME_TEMPLATE):
     """Endless iterator of (lr, hr) float32 Tensors, (B,3,p,p) and (B,3,sp,sp), with a
     ``close()``: the training loop's data. ``num_workers`` 0 makes the batches in a
     thread of this process (:class:`BackgroundBatches`); >= 1 runs that many
@@ -443,10 +689,11 @@ def create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None,
     if num_workers == 0:
         return BackgroundBatches(build_batch_maker(
             hr_dir, scale, lr_patch_size, batch_size, lr_dir, rank, group_size, seed,
-            start_iteration, augment, min_texture, degradation))
+            start_iteration, augment, min_texture, degradation, cache_mb, lr_name_template))
     return DatasetBatches(create_train_dataset(
         hr_dir, scale, lr_patch_size, batch_size, lr_dir, num_workers, rank, group_size,
-        seed, start_iteration, augment, python_multiprocessing, min_texture, degradation))
+        seed, start_iteration, augment, python_multiprocessing, min_texture, degradation,
+        cache_mb, lr_name_template))
 
 
 def use_processes(requested, workers, batch_mb, group_size):
@@ -470,24 +717,61 @@ def use_processes(requested, workers, batch_mb, group_size):
     return True
 
 
+# SelfExSR benchmark layout (Set5/Set14/B100/Urban100 as Huang et al. ship them): HR and
+# LR of every scale side by side in one folder, img_001_SRF_2_HR.png / img_001_SRF_2_LR.png.
+SELFEXSR_NAME = re.compile(r"^(?P<name>.+)_SRF_(?P<scale>\d+)_(?P<kind>HR|LR)$")
+
+
+def selfexsr_pairs(folder, paths, scale):
+    """[(hr_path, lr_path or None)] at ``scale`` when ``paths`` (the images of ``folder``)
+    are in the SelfExSR layout, else None. ConfigError when the folder has SelfExSR files
+    for other scales only."""
+    tagged = {}
+    for path in paths:
+        match = SELFEXSR_NAME.match(os.path.splitext(os.path.basename(path))[0])
+        if match:
+            tagged[(match["name"], int(match["scale"]), match["kind"])] = path
+    if not tagged:
+        return None
+    names = sorted(name for name, s, kind in tagged if s == scale and kind == "HR")
+    if not names:
+        scales = sorted({s for _, s, _ in tagged})
+        raise ConfigError(f"'{folder}' holds SelfExSR images (*_SRF_N_HR/LR) for scale(s) "
+                          f"{scales} but none for x{scale}; pass --scale with one of them")
+    return [(tagged[(name, scale, "HR")], tagged.get((name, scale, "LR"))) for name in names]
+
+
+def eval_sources(hr_dir, scale, lr_dir, flag, lr_name_template=LR_NAME_TEMPLATE):
+    """[(hr_path, lr_path or None, error or None)] to evaluate: the folder's SelfExSR
+    pairs, or every image with its partner in ``lr_dir`` (None: LR made from the HR)."""
+    paths = list_images(hr_dir, flag)
+    paired = None if lr_dir else selfexsr_pairs(hr_dir, paths, scale)
+    if paired is not None:
+        return [(hr, lr, None if lr else unusable(hr, "no SelfExSR LR partner beside it",
+                                                  "add it or remove the HR file"))
+                for hr, lr in paired]
+    return with_lr_partners(paths, lr_dir, scale, lr_name_template)
+
+
 def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir"):
     """Whole-image (name, lr_uint8, hr_uint8) triples for validation and eval.py.
 
     HR is mod-cropped to ``scale``; LR is ``imresize_uint8(hr, 1/scale)``, or
     ``make_lr(hr, scale)`` when given (e.g. src/data/degrade.py's challenge_lr, the NTIRE
-    2023 kit's LR), or read from ``lr_dir`` (DIV2K layout). Unreadable images (or a missing LR partner) are
-    skipped with a warning. Returns (pairs, skipped_names), sorted by file name.
+    2023 kit's LR), or read from ``lr_dir`` (DIV2K layout), or, in a SelfExSR-layout
+    folder (``*_SRF_2_HR.png`` beside ``*_SRF_2_LR.png``), the LR file beside each HR.
+    Unreadable images (or a missing LR partner) are skipped with a warning. Returns
+    (pairs, skipped_names), sorted by file name.
     """
     scale = check_scale(scale)
-    paths = list_images(hr_dir, flag)
-    lr_folder = resolve_lr_dir(lr_dir, scale) if lr_dir else None
-    lr_files = index_lr_files(lr_folder) if lr_folder else None
     pairs, skipped = [], []
-    for path in paths:
+    for path, lr_path, error in eval_sources(hr_dir, scale, lr_dir, flag):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
+            if error is not None:
+                raise error
             hr = read_rgb(path)
-            lr = read_matching_lr(lr_files, lr_folder, path, hr.shape, scale) if lr_files else None
+            lr = read_lr(lr_path, path, hr.shape, scale) if lr_path else None
         except ImageError as err:
             LOGGER.warning("skipped: %s", err)
             skipped.append(name)
@@ -508,7 +792,6 @@ def measure_throughput(hr_dir, scale=2, lr_patch_size=64, batch_size=16, num_wor
                        min_texture=0.0):
     """Samples per second the pipeline delivers (after ``warmup`` batches);
     ``num_workers`` 0 is the in-process thread of :func:`create_train_batches`."""
-    import time
     stream = create_train_batches(hr_dir, scale, lr_patch_size, batch_size, lr_dir,
                                   num_workers=num_workers, min_texture=min_texture,
                                   python_multiprocessing=python_multiprocessing)

@@ -57,7 +57,7 @@ class ModelRunner:
 class CheckpointRunner(ModelRunner):
     """A training checkpoint, run through the deploy Cells in the current MindSpore mode."""
 
-    def __init__(self, path, cfg):
+    def __init__(self, path, cfg, fp16=False):
         from src.checkpoint import load_trained_model
         net, model_cfg = load_trained_model(cfg, path)
         pooling = uses_global_pooling(model_cfg)
@@ -65,6 +65,12 @@ class CheckpointRunner(ModelRunner):
         super().__init__(path, model_cfg.scale, model_cfg.unshuffle, receptive_halo(model_cfg),
                          pooled_shape(model_cfg) if pooling else None, graph_kinds=kinds)
         self.cells = {kind: deploy_from_training(net, kind) for kind in kinds}
+        if fp16:
+            # The stats graph stays float32: its per-block sums over a whole tile can
+            # pass float16's largest number (65504).
+            from src.engine.amp import half_precision_inference
+            for kind in set(kinds) - {"stats"}:
+                self.cells[kind] = half_precision_inference(self.cells[kind])
 
     def _run(self, kind, *arrays):
         return self.cells[kind](*[as_tensor(a) for a in arrays]).asnumpy()
@@ -144,13 +150,13 @@ def metadata_from_flags(path, cfg):
             "graphs": {"full": os.path.basename(path)}}
 
 
-def open_model(path, cfg, explicit_keys=()):
+def open_model(path, cfg, explicit_keys=(), fp16=False):
     """A runner for ``path`` (.ckpt, .mindir or .onnx).
 
     cfg: the resolved config (for a .ckpt: its model keys; for exports: ``scale`` and
     ``unshuffle`` are used only when the export has no metadata and the user passed them).
     explicit_keys: config keys given on the command line (an explicit --scale must agree
-    with an export's metadata).
+    with an export's metadata). fp16: run a .ckpt's graphs in float16 (src/engine/amp.py).
     """
     if not os.path.isfile(path):
         raise DeployError(f"model '{path}' does not exist")
@@ -158,7 +164,7 @@ def open_model(path, cfg, explicit_keys=()):
     if extension not in MODEL_EXTENSIONS:
         raise DeployError(f"model '{path}': expected a .ckpt, .mindir or .onnx file")
     if extension == ".ckpt":
-        return CheckpointRunner(path, cfg)
+        return CheckpointRunner(path, cfg, fp16)
     metadata = read_metadata(path)
     if metadata is None:
         if not {"scale", "unshuffle"} <= set(explicit_keys):

@@ -8,6 +8,8 @@ that is about 2.5x faster in graph mode than a ``value_and_grad`` function under
 import mindspore as ms
 from mindspore import nn, ops
 
+from src.engine.amp import LossScaledTrainStep, loss_scale_cell, mixed_precision
+
 
 class CharbonnierLoss(nn.Cell):
     """mean(sqrt((sr - hr)^2 + eps^2)): a differentiable L1 (the paper's loss)."""
@@ -102,11 +104,32 @@ class TemperatureSchedule:
 
 
 def build_train_step(net, cfg):
-    """(TrainOneStepCell, StepDecayLR) for ``net`` with the config's loss and Adam."""
+    """(training step Cell, StepDecayLR) for ``net`` with the config's loss and Adam.
+    amp_level O0: ``nn.TrainOneStepCell``, output the loss; O1/O2: the float16 network
+    (output cast to float32 before the loss) in a loss-scaled step whose output is
+    (loss, overflow, loss scale): src/engine/amp.py. :func:`step_result` reads either."""
     schedule = StepDecayLR(cfg.lr, cfg.lr_decay_step, cfg.lr_decay_gamma, cfg.warmup_iters)
     optimizer = nn.Adam(net.trainable_params(), learning_rate=schedule, beta1=cfg.beta1,
                         beta2=cfg.beta2, eps=1e-8, weight_decay=cfg.weight_decay)
-    loss_net = nn.WithLossCell(net, make_loss(cfg))
-    train_step = nn.TrainOneStepCell(loss_net, optimizer)
+    loss_net = nn.WithLossCell(mixed_precision(net, cfg.amp_level), make_loss(cfg))
+    if cfg.amp_level == "O0":
+        train_step = nn.TrainOneStepCell(loss_net, optimizer)
+    else:
+        train_step = LossScaledTrainStep(loss_net, optimizer, loss_scale_cell(cfg.loss_scale))
     train_step.set_train()
     return train_step, schedule
+
+
+def step_result(output):
+    """(loss, skipped) from a training step's output: ``skipped`` is True when a
+    loss-scaled step found inf/NaN gradients and left the weights alone."""
+    if isinstance(output, (tuple, list)):
+        loss, overflow, _ = output
+        return float(loss.asnumpy()), bool(overflow.asnumpy())
+    return float(output.asnumpy()), False
+
+
+def current_loss_scale(train_step):
+    """The loss scale a loss-scaled step uses now, or None at amp_level O0."""
+    scale = getattr(train_step, "scale_sense", None)
+    return None if scale is None else float(scale.asnumpy())

@@ -39,7 +39,8 @@ from src.checkpoint import (CheckpointError, load_model_weights, parameter_misma
                             save_checkpoint_atomic)
 from src.config import ConfigError, save_config
 from src.data.degrade import Degradation
-from src.engine.train_step import TemperatureSchedule, build_train_step
+from src.engine.train_step import (TemperatureSchedule, build_train_step, current_loss_scale,
+                                   step_result)
 from src.files import sha256_of
 from src.model.asconvsr import AsConvSRConfig, build_model
 
@@ -144,6 +145,22 @@ def format_eta(seconds):
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{days}d{hours:02d}h{minutes:02d}m" if days else f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def data_rate_text(batches, wait_share):
+    """'data N samples/s, wait W%': what the batch maker can deliver per second of its
+    own work (per rank; None with dataset workers) and the share of the training time
+    spent waiting for a batch. The step is data-bound when the wait is not near 0%."""
+    rate = batches.samples_per_second()
+    made = f"data {rate:.0f} samples/s/rank, " if rate else "data "
+    return f"{made}wait {100 * wait_share:.0f}%"
+
+
+def amp_text(train_step, overflow_skips):
+    """'loss scale S, N skipped | ' with mixed precision (steps skipped on an fp16
+    overflow in this log window), '' at amp_level O0."""
+    scale = current_loss_scale(train_step)
+    return "" if scale is None else f"loss scale {scale:g}, {overflow_skips} skipped | "
 
 
 def resume_state(train_step, path):
@@ -264,7 +281,8 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         lr_dir=cfg.train_lr_dir or None,
         num_workers=resolve_num_workers(cfg.num_workers, cfg.device_target), rank=rank,
         group_size=group_size, seed=cfg.seed, start_iteration=start, augment=cfg.augment,
-        min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg))
+        min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg),
+        cache_mb=cfg.train_cache_mb, lr_name_template=cfg.lr_name_template)
     run.prepare(replace=overwrite and not resume)
     if run.writer:
         save_config(cfg, run.file("config.yaml"))
@@ -282,11 +300,15 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     pending = None           # iteration of the checkpoint waiting for the next step's loss
     tick, tick_iteration = time.time(), start
     loss_sum, loss_count = 0.0, 0
+    data_wait, overflow_skips = 0.0, 0      # per log window: s waiting for batches, skipped steps
     for iteration in range(start + 1, cfg.total_iters + 1):
         if temperature.changes_at(iteration - 1):
             net.set_temperature(temperature.value_at(iteration - 1))
+        waiting = time.time()
         lr_batch, hr_batch = next(batches)
-        loss = float(train_step(lr_batch, hr_batch).asnumpy())
+        data_wait += time.time() - waiting
+        loss, skipped = step_result(train_step(lr_batch, hr_batch))
+        overflow_skips += skipped
         if not math.isfinite(loss):
             if run.writer:
                 run.discard_pending()
@@ -300,15 +322,19 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
             last_good, pending = (run.file("latest.ckpt"), pending), None
         loss_sum, loss_count = loss_sum + loss, loss_count + 1
         if iteration % cfg.log_every == 0 or iteration == cfg.total_iters:
-            speed = (iteration - tick_iteration) / max(time.time() - tick, 1e-9)
+            elapsed = max(time.time() - tick, 1e-9)
+            speed = (iteration - tick_iteration) / elapsed
             history["loss"].append([iteration, loss_sum / loss_count])
             run.log(f"iter {iteration}/{cfg.total_iters} | loss {loss_sum / loss_count:.5f} | "
                     f"lr {schedule.value_at(iteration - 1):.2e} | "
                     f"{f'T {net.temperature():.2f} | ' if temperature.anneal_iters and net.temperature() else ''}"
                     f"{speed:.2f} it/s | "
                     f"{speed * cfg.batch_size * group_size:.1f} samples/s | "
+                    f"{data_rate_text(batches, data_wait / elapsed)} | "
+                    f"{amp_text(train_step, overflow_skips)}"
                     f"ETA {format_eta((cfg.total_iters - iteration) / max(speed, 1e-9))}")
             tick, tick_iteration, loss_sum, loss_count = time.time(), iteration, 0.0, 0
+            data_wait, overflow_skips = 0.0, 0
         paused = time.time()
         if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
             validate(validator, net, run, history, iteration)
