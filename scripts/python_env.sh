@@ -15,7 +15,7 @@ else
   if [[ -n "${PYTHON:-}" ]]; then
     echo "[env] PYTHON=$PYTHON does not import mindspore >= 2.5; using .venv (scripts/setup.sh)" >&2
   fi
-  bash scripts/setup.sh
+  bash scripts/setup.sh ${SETUP_ARGS:-}     # run_tests.sh: --dev
   PY="$PWD/.venv/bin/python"
 fi
 export PATH="$(dirname "$PY"):$PATH"

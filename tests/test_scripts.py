@@ -8,7 +8,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh",
+SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh", "run_tests.sh",
            "run_eval_gpu.sh", "run_eval_cpu.sh"]
 
 
@@ -65,7 +65,7 @@ def fake_checkout(tmp_path):
     (root / "scripts").mkdir(parents=True)
     (root / "scripts" / "python_env.sh").write_text(
         open(os.path.join(ROOT, "scripts", "python_env.sh")).read())
-    (root / "scripts" / "setup.sh").write_text('echo "setup.sh ran"\n')
+    (root / "scripts" / "setup.sh").write_text('echo "setup.sh ran $*"\n')
     (root / ".venv" / "bin").mkdir(parents=True)
     executable(root / ".venv" / "bin" / "python", "exit 0\n")
     return root
