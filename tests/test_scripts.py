@@ -8,8 +8,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh", "run_tests.sh",
-           "run_eval_gpu.sh", "run_eval_cpu.sh"]
+SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh",
+           "run_eval_gpu.sh", "run_eval_cpu.sh", "run_tests.sh", "gpu_check.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -135,3 +135,42 @@ def test_scripts_run_the_given_python_with_their_arguments(tmp_path, argv, expec
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().splitlines() == [expected]
     assert "[setup]" not in proc.stdout + proc.stderr
+
+
+GPU_CHECK_STEPS = ["gpu_tests", "train_O0", "loss_O0", "eval_cpu", "eval_gpu", "same_psnr",
+                   "bench_fp32", "bench_fp16"]
+
+
+def test_gpu_check_dry_run_lists_every_step_and_runs_nothing(tmp_path):
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GPU_CHECK_OUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("[dry-run] ")]
+    assert [name for name in listed if name in GPU_CHECK_STEPS] == GPU_CHECK_STEPS
+    assert "train.py --config_path configs/asconvsr_x2.yaml --device_target GPU" in proc.stdout
+    assert "--total_iters 300" in proc.stdout and "benchmark.py --device GPU" in proc.stdout
+    assert "[setup]" not in proc.stdout + proc.stderr and not out.exists()
+
+
+def test_gpu_check_runs_each_step_and_prints_one_table(tmp_path):
+    """With a Python that records its command lines (the checks of history.json and
+    eval.json find none, so they fail): every step runs once, the table has a row per
+    step, and the exit status says a step failed."""
+    python, log = recording_python(tmp_path)
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh", "2"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python), "GPU_CHECK_OUT": str(out)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    recorded = log.read_text().splitlines()
+    assert any(line.startswith("-m pytest -m gpu") for line in recorded)
+    assert any(line.startswith("train.py ") and "--device_id 2" in line
+               and f"--output_dir {out}/train_O0" in line for line in recorded)
+    assert sum(line.startswith("benchmark.py --device GPU") for line in recorded) == 2
+    table = proc.stdout.split("== gpu_check summary", 1)[1].splitlines()[2:]
+    rows = {line.split()[0]: line.split()[1] for line in table if line.strip()}
+    assert set(GPU_CHECK_STEPS) <= set(rows)
+    assert rows["train_O0"] == rows["eval_gpu"] == rows["bench_fp16"] == "PASS"
+    assert rows["loss_O0"].startswith("FAIL") and rows["same_psnr"].startswith("FAIL")
