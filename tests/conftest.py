@@ -17,3 +17,26 @@ def graph_mode():
     ms.set_context(mode=ms.GRAPH_MODE)
     yield
     ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+def gpu_available():
+    """True when nvidia-smi lists a GPU (the GPU plugin's own check would load CUDA)."""
+    import shutil
+    import subprocess
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "GPU" in listing
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped, with the reason, on machines without a GPU."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and not gpu_available():
+        skip = pytest.mark.skip(reason="no GPU (nvidia-smi lists none); scripts/gpu_check.sh")
+        for item in gpu_items:
+            item.add_marker(skip)

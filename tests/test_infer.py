@@ -168,3 +168,17 @@ def test_exported_model_without_metadata_needs_scale_flags(tmp_path, x2_run):
     x = rand(1, 3, 10, 14)
     out = upscale(runner, x, tile=4)
     assert np.abs(out - net(Tensor(x)).asnumpy()).max() < 1e-5
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_folder_inference_shows_a_bar_per_file_unless_quiet(monkeypatch, capsys, progress):
+    """infer.py's folder mode (run_jobs): one tqdm step per file on stderr, as eval.py's
+    per-image bar; --quiet (progress False) shows none. The per-file report lines stay."""
+    import src.deploy.infer_jobs as infer_jobs
+    monkeypatch.setattr(infer_jobs, "run_job", lambda runner, source, target, *rest:
+                        f"{source} -> {target}")
+    jobs = [(f"in/{i}.png", f"out/{i}.png") for i in range(3)]
+    assert infer_jobs.run_jobs(None, jobs, tile=0, progress=progress) == []
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"in/{i}.png -> out/{i}.png" for i in range(3)]
+    assert ("3/3" in err and "file" in err) is progress

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh",
-           "run_eval_gpu.sh", "run_eval_cpu.sh"]
+           "run_eval_gpu.sh", "run_eval_cpu.sh", "run_tests.sh", "gpu_check.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -26,11 +26,8 @@ def user_environment(tmp_path):
     a fake `msrun` that prints its arguments: a user's environment."""
     folder = tmp_path / "env"
     folder.mkdir()
-    for name, body in [("python", f'exec {sys.executable} "$@"\n'),
-                       ("msrun", 'echo "msrun $*"\n')]:
-        path = folder / name
-        path.write_text("#!/usr/bin/env bash\n" + body)
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    executable(folder / "python", f'exec {sys.executable} "$@"\n')
+    executable(folder / "msrun", 'echo "msrun $*"\n')
     return folder
 
 
@@ -59,3 +56,121 @@ def test_distributed_script_writes_to_the_presets_output_dir(tmp_path):
     line = [l for l in proc.stdout.splitlines() if l.startswith("msrun ")][0]
     assert "--output_dir runs/asconvsr_x3 " in line and "--worker_num=2" in line
     assert line.endswith("--total_iters 1")
+
+
+def fake_checkout(tmp_path):
+    """A folder with the real scripts/python_env.sh, a scripts/setup.sh that only says it
+    ran, and a .venv/bin/python: the interpreter choice without any install."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "python_env.sh").write_text(
+        open(os.path.join(ROOT, "scripts", "python_env.sh")).read())
+    (root / "scripts" / "setup.sh").write_text('echo "setup.sh ran $*"\n')
+    (root / ".venv" / "bin").mkdir(parents=True)
+    executable(root / ".venv" / "bin" / "python", "exit 0\n")
+    return root
+
+
+def executable(path, body):
+    path.write_text("#!/usr/bin/env bash\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def python_with_mindspore_version(tmp_path, version):
+    """A `python` (this interpreter) whose `import mindspore` finds a stand-in package
+    with the given __version__."""
+    shim = tmp_path / f"shim{version}" / "mindspore"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    return executable(tmp_path / f"python{version}",
+                      f'PYTHONPATH={shim.parent} exec {sys.executable} "$@"\n')
+
+
+@pytest.mark.parametrize("which, uses_own", [
+    ("unset", False),              # no PYTHON: .venv, made by setup.sh
+    ("no mindspore", False),       # a python whose `import mindspore` fails
+    ("mindspore 2.2", False),      # too old: no ms.set_device / ms.set_deterministic
+    ("mindspore 2.10", True),      # a user's environment: used as it is
+])
+def test_python_env_uses_the_given_python_only_with_a_recent_mindspore(tmp_path, which,
+                                                                      uses_own):
+    root = fake_checkout(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    if which == "no mindspore":
+        env["PYTHON"] = str(executable(tmp_path / "python", "exit 1\n"))
+    elif which != "unset":
+        env["PYTHON"] = str(python_with_mindspore_version(tmp_path, which.split()[1]))
+    proc = subprocess.run(["bash", "-c", 'source scripts/python_env.sh && echo "PY=$PY"'],
+                          cwd=root, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    chosen = env["PYTHON"] if uses_own else str(root / ".venv" / "bin" / "python")
+    assert f"PY={chosen}" in proc.stdout
+    assert ("setup.sh ran" in proc.stdout) is not uses_own
+    if which in ("no mindspore", "mindspore 2.2"):     # the user is told why
+        assert f"PYTHON={env['PYTHON']} does not import mindspore >= 2.5" in proc.stderr
+
+
+def recording_python(tmp_path):
+    """A `python` that answers the environment check with this interpreter and records
+    every other command line (the script's train.py/eval.py call) instead of running it."""
+    log = tmp_path / "calls.txt"
+    body = (f'if [[ "$1" == "-c" ]]; then exec {sys.executable} "$@"; fi\n'
+            f'echo "$*" >> {log}\n')
+    return executable(tmp_path / "python", body), log
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run_train_gpu.sh", "configs/asconvsr_x3.yaml", "3"],
+     "train.py --config_path configs/asconvsr_x3.yaml --device_target GPU --device_id 3"),
+    (["run_train_cpu.sh", "configs/asconvsr_x2.yaml", "/tmp/run", "--total_iters", "5"],
+     "train.py --config_path configs/asconvsr_x2.yaml --device_target CPU "
+     "--output_dir /tmp/run --total_iters 5"),
+])
+def test_scripts_run_the_given_python_with_their_arguments(tmp_path, argv, expected):
+    python, log = recording_python(tmp_path)
+    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python)})
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [expected]
+    assert "[setup]" not in proc.stdout + proc.stderr
+
+
+GPU_CHECK_STEPS = ["gpu_tests", "train_O0", "loss_O0", "eval_cpu", "eval_gpu", "same_psnr",
+                   "bench_fp32", "bench_fp16"]
+
+
+def test_gpu_check_dry_run_lists_every_step_and_runs_nothing(tmp_path):
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GPU_CHECK_OUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("[dry-run] ")]
+    assert [name for name in listed if name in GPU_CHECK_STEPS] == GPU_CHECK_STEPS
+    assert "train.py --config_path configs/asconvsr_x2.yaml --device_target GPU" in proc.stdout
+    assert "--total_iters 300" in proc.stdout and "benchmark.py --device GPU" in proc.stdout
+    assert "[setup]" not in proc.stdout + proc.stderr and not out.exists()
+
+
+def test_gpu_check_runs_each_step_and_prints_one_table(tmp_path):
+    """With a Python that records its command lines (the checks of history.json and
+    eval.json find none, so they fail): every step runs once, the table has a row per
+    step, and the exit status says a step failed."""
+    python, log = recording_python(tmp_path)
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", "scripts/gpu_check.sh", "2"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python), "GPU_CHECK_OUT": str(out)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    recorded = log.read_text().splitlines()
+    assert any(line.startswith("-m pytest -m gpu") for line in recorded)
+    assert any(line.startswith("train.py ") and "--device_id 2" in line
+               and f"--output_dir {out}/train_O0" in line for line in recorded)
+    assert sum(line.startswith("benchmark.py --device GPU") for line in recorded) == 2
+    table = proc.stdout.split("== gpu_check summary", 1)[1].splitlines()[2:]
+    rows = {line.split()[0]: line.split()[1] for line in table if line.strip()}
+    assert set(GPU_CHECK_STEPS) <= set(rows)
+    assert rows["train_O0"] == rows["eval_gpu"] == rows["bench_fp16"] == "PASS"
+    assert rows["loss_O0"].startswith("FAIL") and rows["same_psnr"].startswith("FAIL")

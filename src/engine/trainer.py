@@ -13,6 +13,8 @@ Run folder (``cfg.output_dir``):
                     with the date, the git commit (and whether the tree had local
                     changes) and the MindSpore version that ran it
     curve.png       loss and validation PSNR against iterations
+    events.out.tfevents.*  the same curves for TensorBoard (key tensorboard; see
+                    src/engine/tensorboard.py)
 
 A folder that already holds a run (latest.ckpt, best.ckpt or history.json) is only
 reused with ``resume`` (continue it) or ``overwrite`` (replace it). Everything a start
@@ -39,6 +41,7 @@ from src.checkpoint import (CheckpointError, load_model_weights, parameter_misma
                             save_checkpoint_atomic)
 from src.config import ConfigError, save_config
 from src.data.degrade import Degradation
+from src.engine.tensorboard import Scalars, event_files
 from src.engine.train_step import (TemperatureSchedule, build_train_step, current_loss_scale,
                                    step_result)
 from src.files import sha256_of
@@ -103,6 +106,8 @@ class RunFolder:
         for name in stale:
             if os.path.isfile(self.file(name)):
                 os.remove(self.file(name))
+        for path in event_files(self.path) if replace else ():   # the replaced run's curves
+            os.remove(path)
 
     def save_pending(self, train_step, iteration):
         """Write this iteration's checkpoint beside latest.ckpt, not over it."""
@@ -274,6 +279,7 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     history = trim_history(run.load_history(), start) if resume else {
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
+    scalars = Scalars(cfg.tensorboard and run.writer)      # tensorboardX missing: refused here
 
     from src.data.dataset import create_train_batches, resolve_num_workers
     batches = create_train_batches(
@@ -284,6 +290,7 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         min_texture=cfg.min_patch_texture, degradation=Degradation.from_config(cfg),
         cache_mb=cfg.train_cache_mb, lr_name_template=cfg.lr_name_template)
     run.prepare(replace=overwrite and not resume)
+    scalars.open(run.path, start + 1)
     if run.writer:
         save_config(cfg, run.file("config.yaml"))
         with open(run.file("command.txt"), "a", encoding="utf-8") as handle:
@@ -325,6 +332,8 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
             elapsed = max(time.time() - tick, 1e-9)
             speed = (iteration - tick_iteration) / elapsed
             history["loss"].append([iteration, loss_sum / loss_count])
+            scalars.add(iteration, {"train/loss": loss_sum / loss_count,
+                                    "train/lr": schedule.value_at(iteration - 1)})
             run.log(f"iter {iteration}/{cfg.total_iters} | loss {loss_sum / loss_count:.5f} | "
                     f"lr {schedule.value_at(iteration - 1):.2e} | "
                     f"{f'T {net.temperature():.2f} | ' if temperature.anneal_iters and net.temperature() else ''}"
@@ -338,6 +347,8 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         paused = time.time()
         if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
             validate(validator, net, run, history, iteration)
+            scalars.add(iteration, {f"val/{key}": history["val"][-1][key]
+                                    for key in ("psnr_y", "psnr_rgb", "ssim_y")})
         if run.writer and (iteration % cfg.ckpt_every == 0 or iteration == cfg.total_iters):
             if iteration == cfg.total_iters:      # no next step to wait for
                 save_checkpoint_atomic(train_step, run.file("latest.ckpt"),
@@ -351,6 +362,7 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     if dump_final_weights:
         os.makedirs(dump_final_weights, exist_ok=True)
         save_checkpoint_atomic(net, os.path.join(dump_final_weights, f"rank{rank}.ckpt"))
+    scalars.close()
     run.log(f"done: {cfg.total_iters} iterations; best val PSNR-Y "
             f"{history['best_psnr_y']:.3f} dB at iteration {history['best_iteration']}")
     return net
