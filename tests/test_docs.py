@@ -70,3 +70,13 @@ def test_readme_results_rows_are_the_model_cards(folder):
     header = next(i for i, line in enumerate(card) if line.startswith("| scale |"))
     card_row = [cell.strip() for cell in card[header + 2].strip("|").split("|")]
     assert results_row(read("README.md"), name) == card_row
+
+
+def test_ci_runs_the_readmes_test_command():
+    """The README's second quick-start command is what .ci/run runs (with pytest args)."""
+    quick = read("README.md").split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", quick, re.S)
+                for line in block.splitlines() if line.strip().startswith("bash ")]
+    test_command = commands[-1]
+    assert test_command == "bash scripts/run_tests.sh"
+    assert any(line.startswith(test_command) for line in read(".ci/run").splitlines())

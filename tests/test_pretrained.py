@@ -175,8 +175,5 @@ def test_card_commands_replay_the_configs_the_stages_ran_with(folder):
             flags["--config_path"] = stage_file(folder, stage - 1, "config.yaml")
         replayed, _ = parse_config([item for pair in flags.items() for item in pair])
         recorded = load_config(stage_file(folder, stage, "config.yaml"))
-        # train_dir: stage 4 of the x2 runs read the same 165 files from another folder
         differ = {key for key in recorded if replayed[key] != recorded[key]}
-        assert differ <= {"init_weights", "train_dir"}, (stage, differ)
-        if "train_dir" in differ:
-            assert replayed.train_dir == "data/train_multiscale", stage
+        assert differ <= {"init_weights"}, (stage, differ)   # runs/ path, then pretrained/
