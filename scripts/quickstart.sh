@@ -12,7 +12,7 @@ bash scripts/setup.sh
 [[ -f "$CKPT" ]] || { echo "error: checkpoint '$CKPT' does not exist" >&2; exit 2; }
 (cd "$(dirname "$CKPT")" && sha256sum -c --quiet SHA256SUMS) \
   || { echo "error: $CKPT does not match its SHA256SUMS" >&2; exit 2; }
-bash scripts/prepare_data.sh data
+bash scripts/prepare_data.sh data --splits val   # the 10 val photos only: all this uses
 mkdir -p "$OUT"
 echo "== AsConvSR x2 vs bicubic on data/val (PSNR/SSIM on Y and RGB, crop = scale)"
 .venv/bin/python eval.py --model "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
