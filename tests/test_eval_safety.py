@@ -85,3 +85,22 @@ def test_earlier_outputs_are_refused_unless_overwrite(tmp_path, x2_checkpoint): 
     assert result.returncode == 0, result.stderr
     assert json.loads(out_json.read_text())["num_images"] == 2
     assert digests(data) == inputs
+
+
+def test_an_image_pair_that_cannot_be_measured_is_named():
+    from src.evaluate import evaluate_pairs
+    from src.metrics import MetricError
+    hr = structured_rgb(32, 32, seed=0)
+    with pytest.raises(MetricError, match=r"image 'odd.png': images differ in shape"):
+        evaluate_pairs(lambda lr: hr, [("odd.png", hr[:15, :16], hr)], 2, 2)
+
+
+def test_lr_of_the_wrong_size_is_one_line_naming_both_files(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    lr = hr_folder(tmp_path / "lr", {"a.png": (15, 16)})
+    before = digests(data), digests(lr)
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--lr_dir", lr,
+                      "--save_dir", str(tmp_path / "sr"))
+    assert_one_line_refusal(result, os.path.join(lr, "a.png"), os.path.join(data, "a.png"),
+                            "--scale")
+    assert (digests(data), digests(lr)) == before and not os.listdir(tmp_path / "sr")
