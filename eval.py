@@ -2,7 +2,7 @@
 
     python eval.py --model runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
                    [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
-                   [--config_path YAML] [--quiet] [--key value ...]
+                   [--config_path YAML] [--overwrite] [--quiet] [--key value ...]
                    [--protocol challenge [--runtime_ms MS | measure]]
 
 --protocol challenge scores as the NTIRE 2023 RTSR kit does (src/challenge.py): LR by
@@ -10,9 +10,10 @@ Pillow bicubic then JPEG quality 90 (unless --lr_dir), crop_border 0, and the
 challenge score from the mean RGB PSNR over bicubic and a runtime you give or measure.
 
 Refused before any work (one line): a --save_dir/--compare that is an input folder, an
-output location that cannot be written. Rows are named by file name; x.png and x.jpg
-are saved as x_png.png and x_jpg.png. Unreadable images and images too small for the
-border crop and SSIM are skipped, by name. Earlier files in --save_dir are replaced.
+output location that cannot be written, an output file (an SR or comparison PNG, the
+JSON) that exists unless --overwrite. Rows are named by file name; x.png and x.jpg are
+saved as x_png.png and x_jpg.png. Unreadable images and images too small for the
+border crop and SSIM are skipped, by name.
 
 Config: default_config.yaml < --config_path (or, without it, the config.yaml beside the
 checkpoint, as train.py writes it) < --key value flags. So ``--scale 3`` or
@@ -45,6 +46,8 @@ def extra_args(parser):
                         help="write a bicubic | AsConvSR | HR crop (PNG) per image here")
     parser.add_argument("--crop_border", type=int, default=None,
                         help="pixels cropped per side before the metrics (default: scale)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing --save_dir/--compare images and --json file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--protocol", choices=("standard", "challenge"), default="standard",
                         help="challenge: the NTIRE 2023 RTSR kit's (LR by Pillow bicubic + "
@@ -97,6 +100,9 @@ def set_names(data_dirs):
     return [f"{'/'.join(p[-2:])}#{i}" for i, p in enumerate(parts)]   # one folder given twice
 
 
+OUTPUT_SUFFIX = {"--save_dir": ".png", "--compare": "_compare.png"}   # after the base name
+
+
 def image_writer(save_dir, compare_dir, scale, names):
     """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs; ``names``:
     {file name: output base name} (x.png and x.jpg -> x_png, x_jpg)."""
@@ -106,11 +112,23 @@ def image_writer(save_dir, compare_dir, scale, names):
     def on_image(name, lr, sr, hr, row):
         base = names[name]
         if save_dir:
-            write_image(os.path.join(save_dir, f"{base}.png"), sr[:, :, ::-1])
+            write_image(os.path.join(save_dir, base + OUTPUT_SUFFIX["--save_dir"]),
+                        sr[:, :, ::-1])
         if compare_dir:
             figure = comparison_image(name, bicubic_upscale(lr, scale), sr, hr, row)
-            write_image(os.path.join(compare_dir, f"{base}_compare.png"), figure[:, :, ::-1])
+            write_image(os.path.join(compare_dir, base + OUTPUT_SUFFIX["--compare"]),
+                        figure[:, :, ::-1])
     return on_image
+
+
+def saved_names(data_dir):
+    """{file name: output base name} of every image in ``data_dir`` (x.png and x.jpg ->
+    x_png, x_jpg): from the folder's listing, so the names are known before any image is
+    read and do not depend on which images turn out readable."""
+    from src.deploy.outputs import output_names
+    from src.images import list_images
+    files = [os.path.basename(path) for path in list_images(data_dir)]
+    return {name: os.path.splitext(out)[0] for name, out in output_names(files, ".png").items()}
 
 
 def mean_macs(model_cfg, pairs):
@@ -141,15 +159,13 @@ def load_set(data_dir, lr_dir, scale, crop, make_lr=None):
 def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress,
                  protocol):
     """Evaluate one folder; print its table (and its challenge score); return its JSON block."""
-    from src.deploy.outputs import output_names
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
     pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop, protocol.get("make_lr"))
     if not pairs:
         raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
                           f"skipped); point --data_dir at a folder of HR images")
-    names = {name: os.path.splitext(out)[0]
-             for name, out in output_names([p[0] for p in pairs], ".png").items()}
-    on_image = image_writer(*out_dirs, model_cfg.scale, names) if any(out_dirs) else None
+    on_image = (image_writer(*out_dirs, model_cfg.scale, saved_names(data_dir))
+                if any(out_dirs) else None)
     rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image, progress)
     print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
     block = {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
@@ -173,11 +189,23 @@ def output_folders(sets, extras):
     return plan
 
 
+def output_files(sets, extras):
+    """Every file this evaluation will write: SR and comparison PNGs, the JSON."""
+    files = []
+    for flag, folders in output_folders(sets, extras):
+        for (data_dir, _), folder in zip(sets, folders):
+            if folder is not None:
+                files += [os.path.join(folder, base + OUTPUT_SUFFIX[flag])
+                          for base in saved_names(data_dir).values()]
+    return files + ([extras.json] if extras.json else [])
+
+
 def check_outputs(sets, extras, scale):
     """Before the model loads: no output folder is an input folder, the JSON is not an
-    input, and every output location is writable (one line naming it otherwise)."""
+    input, every output location is writable and no earlier output file would be
+    replaced unless --overwrite (one line naming it otherwise)."""
     from src.data.dataset import resolve_lr_dir
-    from src.deploy.outputs import OutputError, check_writable_folder, same_path
+    from src.deploy.outputs import OutputError, check_writable_folder, refuse_existing, same_path
     inputs = [d for d, _ in sets] + [resolve_lr_dir(l, scale) for _, l in sets if l]
     inputs += [l for _, l in sets if l]
     for flag, folders in output_folders(sets, extras):
@@ -193,6 +221,8 @@ def check_outputs(sets, extras, scale):
         if os.path.isdir(extras.json):
             raise OutputError(f"--json '{extras.json}' is a folder; give a file name")
         check_writable_folder(os.path.dirname(os.path.abspath(extras.json)), "--json")
+    refuse_existing(output_files(sets, extras), extras.overwrite,
+                    "choose another --save_dir, --compare or --json")
 
 
 def runtime_note(mode):

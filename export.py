@@ -3,6 +3,7 @@
     python export.py --model RUN/best.ckpt [--config_path YAML]
                      [--file_format MINDIR|ONNX|AIR] [--height H --width W]
                      [--export_batch_size 1] [--file_name asconvsr] [--verify_image PHOTO]
+                     [--overwrite]
 
 (--ckpt_file is the model zoo's name for --model and works the same.)
 
@@ -11,7 +12,8 @@ control modules two more graphs are written for exact tiled inference (see
 docs/deploy.md). The model's config is the run's config.yaml beside the checkpoint
 unless --config_path is given; every config key is also a flag. Every written graph is
 loaded back and compared with the eager network (exit 1 if it differs by 1e-4 or more).
-AIR needs --device_target Ascend.
+AIR needs --device_target Ascend. An earlier export of the same --file_name (any of its
+graphs or its .json sidecar) is refused before loading unless --overwrite is given.
 """
 import os
 import sys
@@ -35,6 +37,8 @@ def extra_args(parser):
     parser.add_argument("--width", type=int, default=None, help="fixed input width")
     parser.add_argument("--tile_graphs", default="true", choices=["true", "false"],
                         help="also write the tile/stats graphs of an any-size export")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier export of the same --file_name")
     parser.add_argument("--verify_image", default=None,
                         help="photo used to verify the export (default: skimage astronaut)")
 
@@ -59,11 +63,14 @@ def main():
     argv = sys.argv[1:]
     cfg, extras = resolve_config(argv)
     batch_size = export_batch_size(extras, argv)
-    from src.deploy.exporter import VerificationError, check_request, export_model
+    from src.deploy.exporter import VerificationError, check_request, export_files, export_model
     check_request(cfg, extras.file_format, extras.file_name, extras.height, extras.width,
                   batch_size)
-    from src.deploy.outputs import check_writable_folder
+    from src.deploy.outputs import check_writable_folder, refuse_existing
     check_writable_folder(os.path.dirname(os.path.abspath(extras.file_name)), "--file_name")
+    refuse_existing(export_files(cfg, extras.file_format, extras.file_name, extras.height,
+                                 extras.tile_graphs == "true"),
+                    extras.overwrite, "choose another --file_name")
     warn_changed_model_keys(argv, cfg, extras.ckpt_file)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)

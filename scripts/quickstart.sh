@@ -15,10 +15,11 @@ bash scripts/setup.sh
 bash scripts/prepare_data.sh data --splits val   # the 10 val photos only: all this uses
 mkdir -p "$OUT"
 echo "== AsConvSR x2 vs bicubic on data/val (PSNR/SSIM on Y and RGB, crop = scale)"
+# --overwrite (eval and infer): outputs/quickstart is this script's own folder, remade on
+# every run; without it a second run would stop at the refusal of an existing output
 .venv/bin/python eval.py --model "$CKPT" --data_dir data/val --json "$OUT/eval.json" \
-  --compare "$OUT/compare"
+  --compare "$OUT/compare" --overwrite
 echo "== upscaling one photo"
-# --overwrite: outputs/quickstart is this script's own folder, remade on every run
 .venv/bin/python infer.py --model "$CKPT" --input data/val/baboon.png --output "$OUT/baboon_x2.png" \
   --overwrite
 echo "== wrote $OUT/eval.json, $OUT/baboon_x2.png and $OUT/compare/*.png"

@@ -28,6 +28,7 @@ Conventions:
 * The mean row is the arithmetic mean of the per-image values (the SR-paper
   convention: mean of per-image PSNRs, not PSNR of the mean MSE).
 """
+import logging
 import os
 import time
 
@@ -35,7 +36,9 @@ import numpy as np
 
 from src.config import ConfigError
 from src.images import pad_to_multiple, to_uint8
-from src.metrics import image_metrics
+from src.metrics import MetricError, image_metrics
+
+LOGGER = logging.getLogger("src.data")     # the data loader's: skipped images, one place
 
 SSIM_WINDOW = 11          # src/metrics.py: SSIM needs 11x11 pixels after the border crop
 
@@ -126,7 +129,7 @@ class _BicubicCache:
         for held, held_key, rows in self.entries:
             if held is pairs and held_key == key:
                 return rows
-        rows = [bicubic_metrics(lr, hr, scale, border) for _, lr, hr in pairs]
+        rows = [bicubic_metrics(lr, hr, scale, border, name) for name, lr, hr in pairs]
         self.entries = ([(pairs, key, rows)] + self.entries)[:self.size]
         return rows
 
@@ -140,9 +143,18 @@ def bicubic_upscale(lr, scale):
     return imresize_uint8(lr, scale)
 
 
-def bicubic_metrics(lr, hr, scale, border):
+def named_metrics(name, sr, hr, border):
+    """image_metrics, with the image's name in a MetricError (a user's image that cannot
+    be measured: one line naming it)."""
+    try:
+        return image_metrics(sr, hr, border)
+    except MetricError as err:
+        raise MetricError(f"image '{name}': {err}") from None
+
+
+def bicubic_metrics(lr, hr, scale, border, name="?"):
     """{"bicubic_psnr_y", ...} of bicubic upscaling of ``lr`` against ``hr``."""
-    metrics = image_metrics(bicubic_upscale(lr, scale), hr, border)
+    metrics = named_metrics(name, bicubic_upscale(lr, scale), hr, border)
     return {f"bicubic_{key}": value for key, value in metrics.items()}
 
 
@@ -182,6 +194,20 @@ def split_measurable(pairs, crop_border):
         else:
             kept.append(pair)
     return kept, skipped
+
+
+def measurable_pairs(pairs, crop_border, folder):
+    """The pairs that can be measured with ``crop_border``; each other one is skipped
+    with a warning naming it (training validation: a small val image must not stop the
+    run at its first validation). ConfigError when none is left."""
+    kept, small = split_measurable(pairs, crop_border)
+    for name, reason in small:
+        LOGGER.warning("skipped val image '%s': %s", name, reason)
+    if pairs and not kept:
+        raise ConfigError(f"val_dir '{folder}': no image is large enough to measure with "
+                          f"crop_border {crop_border} ({small[0][1]}); use larger images or "
+                          f"a smaller --val_crop_border")
+    return kept
 
 
 def name_by_file(hr_paths, names):
@@ -226,7 +252,7 @@ def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None, progress=F
         if sr.shape != hr.shape:
             raise ConfigError(f"'{name}': the model output is {sr.shape} but the HR image is "
                              f"{hr.shape}; the LR must be exactly HR / {scale}")
-        row = dict(name=name, **image_metrics(sr, hr, crop_border), **bicubic)
+        row = dict(name=name, **named_metrics(name, sr, hr, crop_border), **bicubic)
         row["gain_psnr_y"] = row["psnr_y"] - row["bicubic_psnr_y"]
         row["gain_psnr_rgb"] = row["psnr_rgb"] - row["bicubic_psnr_rgb"]
         row["runtime_ms"] = runtime_ms

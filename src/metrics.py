@@ -27,6 +27,8 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from src.config import ConfigError
+
 DATA_RANGE = 255.0
 # ITU-R BT.601 luma weights of R, G, B: the project's one luma formula (the training
 # sampler's patch texture uses them at full range, 0-255).
@@ -39,6 +41,12 @@ SSIM_OPTIONS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=Fals
                     K1=0.01, K2=0.03, data_range=DATA_RANGE)
 
 
+class MetricError(ConfigError):
+    """Images that cannot be measured as given (shapes differ, too small for the border
+    crop or the SSIM window, not RGB): they come from the user's folders, so a tool
+    reports this in one line (src.evaluate adds the image's name)."""
+
+
 def rgb_to_y(img):
     """BT.601 luma of an (H, W, 3) RGB image in [0, 255] (uint8 or float).
 
@@ -46,21 +54,21 @@ def rgb_to_y(img):
     """
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"rgb_to_y expects an (H, W, 3) RGB image, got shape {img.shape}")
+        raise MetricError(f"rgb_to_y expects an (H, W, 3) RGB image, got shape {img.shape}")
     return img.astype(np.float64) @ Y_WEIGHTS + Y_OFFSET
 
 
 def crop_border(img, border):
     """``img`` without ``border`` pixels on each side (border 0: unchanged).
 
-    Raises ValueError when nothing would remain."""
+    Raises MetricError when nothing would remain."""
     border = int(border)
     if border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {border}")
+        raise MetricError(f"crop_border must be >= 0, got {border}")
     height, width = img.shape[:2]
     if 2 * border >= height or 2 * border >= width:
-        raise ValueError(f"crop_border {border} is too large for an image of "
-                         f"{height}x{width} (it must leave at least 1 pixel)")
+        raise MetricError(f"crop_border {border} is too large for an image of "
+                          f"{height}x{width} (it must leave at least 1 pixel)")
     if border == 0:
         return img
     return img[border:height - border, border:width - border]
@@ -69,7 +77,7 @@ def crop_border(img, border):
 def _check_pair(img1, img2):
     img1, img2 = np.asarray(img1), np.asarray(img2)
     if img1.shape != img2.shape:
-        raise ValueError(f"images differ in shape: {img1.shape} vs {img2.shape}")
+        raise MetricError(f"images differ in shape: {img1.shape} vs {img2.shape}")
     return img1, img2
 
 
@@ -97,8 +105,8 @@ def ssim(img1, img2, border=0):
     img1 = crop_border(img1, border).astype(np.float64)
     img2 = crop_border(img2, border).astype(np.float64)
     if min(img1.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got "
-                         f"{img1.shape[0]}x{img1.shape[1]}")
+        raise MetricError(f"SSIM needs at least 11x11 pixels after cropping, got "
+                          f"{img1.shape[0]}x{img1.shape[1]}")
     channel_axis = 2 if img1.ndim == 3 else None
     return float(structural_similarity(img1, img2, channel_axis=channel_axis, **SSIM_OPTIONS))
 

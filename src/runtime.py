@@ -16,6 +16,8 @@ A value the user already exported always wins (``setdefault``).
 """
 import os
 
+from src.config import ConfigError
+
 from src import ENV_DEFAULTS, apply_env_defaults, env_state  # noqa: F401  (re-exported)
 
 
@@ -43,15 +45,12 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None)
 
     device = device.upper() if device.lower() != "ascend" else "Ascend"
     if device not in ("CPU", "GPU", "Ascend"):
-        raise ValueError(f"device: '{device}' is not one of CPU, GPU, Ascend")
+        raise ConfigError(f"device_target '{device}' is not one of CPU, GPU, Ascend")
+    if mode not in ("graph", "pynative"):
+        raise ConfigError(f"mode '{mode}' is not one of graph, pynative")
     if device_id is None:
         device_id = int(os.environ.get("DEVICE_ID", 0))
-    if device == "CPU":
-        ms.set_device("CPU")
-    else:
-        ms.set_device(device, device_id)
-    if mode not in ("graph", "pynative"):
-        raise ValueError(f"mode: '{mode}' is not one of graph, pynative")
+    set_device(ms, device, device_id)
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     if jit_level:
         ms.set_context(jit_config={"jit_level": jit_level})
@@ -62,6 +61,22 @@ def setup(device="CPU", mode="graph", device_id=None, seed=None, jit_level=None)
         ms.set_seed(seed)
         np.random.seed(seed)
     return ms
+
+
+def set_device(ms, device, device_id):
+    """ms.set_device; a device this MindSpore build lacks (--device_target GPU with the
+    CPU wheel) is the user's choice to change, so one ConfigError line, not a traceback."""
+    try:
+        if device == "CPU":
+            ms.set_device("CPU")
+        else:
+            ms.set_device(device, device_id)
+    except RuntimeError as err:
+        if "Unsupported device target" not in str(err):
+            raise
+        reason = str(err).strip().splitlines()[0].split(". Please")[0]
+        raise ConfigError(f"device_target {device}: {reason}; install the MindSpore build for "
+                          f"{device} or pass --device_target CPU") from None
 
 
 def describe():

@@ -62,3 +62,45 @@ def test_changed_model_key_warns(tmp_path, x2_checkpoint):  # noqa: F811
     result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--temperature", "1")
     assert result.returncode == 0, result.stderr
     assert "warning: --temperature 1.0 differs" in result.stderr
+
+
+def test_earlier_outputs_are_refused_unless_overwrite(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32), "b.png": (32, 36)})
+    inputs = digests(data)
+    save, compare, out_json = tmp_path / "sr", tmp_path / "cmp", tmp_path / "r.json"
+    outputs = ("--save_dir", str(save), "--compare", str(compare), "--json", str(out_json))
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--quiet", *outputs)
+    assert result.returncode == 0, result.stderr
+    out_json.write_text("an earlier report")
+    earlier = {folder: digests(str(folder)) for folder in (save, compare, tmp_path)}
+    for flags in (outputs, ("--json", str(out_json)), ("--compare", str(compare))):
+        result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--quiet", *flags)
+        first = {"--save_dir": save / "a.png", "--compare": compare / "a_compare.png",
+                 "--json": out_json}[flags[0]]
+        assert_one_line_refusal(result, f"output '{first}' exists", "--overwrite")
+        assert "checkpoint" not in result.stdout                  # refused before loading
+        assert {folder: digests(str(folder)) for folder in earlier} == earlier
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--quiet", "--overwrite",
+                      *outputs)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out_json.read_text())["num_images"] == 2
+    assert digests(data) == inputs
+
+
+def test_an_image_pair_that_cannot_be_measured_is_named():
+    from src.evaluate import evaluate_pairs
+    from src.metrics import MetricError
+    hr = structured_rgb(32, 32, seed=0)
+    with pytest.raises(MetricError, match=r"image 'odd.png': images differ in shape"):
+        evaluate_pairs(lambda lr: hr, [("odd.png", hr[:15, :16], hr)], 2, 2)
+
+
+def test_lr_of_the_wrong_size_is_one_line_naming_both_files(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    lr = hr_folder(tmp_path / "lr", {"a.png": (15, 16)})
+    before = digests(data), digests(lr)
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--lr_dir", lr,
+                      "--save_dir", str(tmp_path / "sr"))
+    assert_one_line_refusal(result, os.path.join(lr, "a.png"), os.path.join(data, "a.png"),
+                            "--scale")
+    assert (digests(data), digests(lr)) == before and not os.listdir(tmp_path / "sr")

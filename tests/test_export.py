@@ -11,7 +11,7 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from src.config import load_config, save_config
-from src.deploy.exporter import check_request, export_model
+from src.deploy.exporter import check_request, export_files, export_model
 from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 from src.deploy.metadata import read_metadata
 from src.deploy.network import DeployError, deploy_from_training
@@ -167,3 +167,39 @@ def test_deploy_cells_hold_the_trained_parameters_themselves():
     cell = deploy_from_training(net, "tile")
     assert [p.name for p in cell.get_parameters()] == [p.name for p in net.get_parameters()]
     assert all(a is b for a, b in zip(cell.get_parameters(), net.get_parameters()))
+
+
+def test_export_files_are_known_before_loading():
+    with_control = load_config(None, dict(TINY))
+    plain = load_config(None, dict(TINY, block_type="plain"))
+    assert export_files(with_control, "ONNX", "out/x2") == [
+        "out/x2.onnx", "out/x2_tile.onnx", "out/x2_stats.onnx", "out/x2.onnx.json"]
+    assert export_files(with_control, "MINDIR", "out/x2", tile_graphs=False) == [
+        "out/x2.mindir", "out/x2.mindir.json"]
+    assert export_files(with_control, "MINDIR", "out/x2", height=16) == [
+        "out/x2.mindir", "out/x2.mindir.json"]
+    assert export_files(plain, "MINDIR", "out/x2.mindir") == ["out/x2.mindir",
+                                                             "out/x2.mindir.json"]
+
+
+def test_cli_refuses_an_earlier_export_unless_overwrite(tmp_path):
+    from tests.test_infer_safety import digests, one_line_error
+    _, ckpt = tiny_run(tmp_path / "run")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def export(*extra):
+        return subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), "--model", ckpt,
+                               "--file_name", str(out / "m"), "--height", "8", "--width", "8",
+                               *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    (out / "m.mindir.json").write_text("an earlier sidecar")         # the sidecar alone blocks
+    run_folder = digests(str(tmp_path / "run"))
+    result = export()
+    one_line_error(result, f"output '{out / 'm.mindir.json'}' exists", "--overwrite")
+    assert "verifying" not in result.stdout and os.listdir(out) == ["m.mindir.json"]
+    result = export("--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert read_metadata(str(out / "m.mindir"))["input_shape"] == [1, 3, 8, 8]
+    earlier = digests(str(out))
+    one_line_error(export(), f"output '{out / 'm.mindir'}' exists (and 1 more)", "--overwrite")
+    assert digests(str(out)) == earlier and digests(str(tmp_path / "run")) == run_folder

@@ -72,3 +72,43 @@ def test_seed_turns_on_deterministic_kernels_on_accelerators(monkeypatch, device
     assert calls["seed"] == 7
     assert calls.get("det", False) is deterministic
     assert calls["device"] == (("CPU",) if device == "CPU" else (device, 3))
+
+
+def run_main_result(capsys, main):
+    from src.config import run_main
+    with pytest.raises(SystemExit) as stop:
+        run_main(main)
+    return stop.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device,mode,message", [
+    ("TPU", "graph", "error: device_target 'TPU' is not one of CPU, GPU, Ascend\n"),
+    ("CPU", "eager", "error: mode 'eager' is not one of graph, pynative\n"),
+    ("GPU", "graph", "error: device_target GPU: Unsupported device target GPU. This process "
+                     "only supports one of the ['CPU']; install the MindSpore build for GPU "
+                     "or pass --device_target CPU\n")])
+def test_a_device_the_user_cannot_have_is_one_line(monkeypatch, capsys, device, mode, message):
+    """A bad device name or mode, and --device_target GPU on the CPU wheel (MindSpore's
+    RuntimeError, reproduced here so the test means the same on a GPU machine)."""
+    import mindspore as ms
+    from src.runtime import setup
+
+    def cpu_wheel(target, *_):
+        if target != "CPU":
+            raise RuntimeError(f"Unsupported device target {target}. This process only "
+                               f"supports one of the ['CPU']. Please check whether ...\n"
+                               f"- C++ Call Stack: ms_context.cc:291")
+    monkeypatch.setattr(ms, "set_device", cpu_wheel)
+    monkeypatch.setattr(ms, "set_context", lambda **kw: None)
+    assert run_main_result(capsys, lambda: setup(device, mode)) == (2, message)
+
+
+def test_other_device_failures_keep_their_traceback(monkeypatch, capsys):
+    import mindspore as ms
+    from src.runtime import setup
+
+    def broken_driver(*_):
+        raise RuntimeError("device 0 lost")
+    monkeypatch.setattr(ms, "set_device", broken_driver)
+    code, err = run_main_result(capsys, lambda: setup("GPU", "graph"))
+    assert code == 1 and "Traceback" in err and "device 0 lost" in err

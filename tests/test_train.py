@@ -347,3 +347,25 @@ def test_two_cpu_workers_equal_one_process_on_the_union_of_batches(photos, tmp_p
     for name, value in one.items():
         np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
         np.testing.assert_allclose(rank0[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_a_val_image_too_small_to_measure_is_skipped_by_name(photos, tmp_path):
+    """A 14x14 val photo (SSIM needs 11x11 after the crop of 2 per side): skipped with a
+    warning at the start; a val folder of only such photos is refused before writing."""
+    train_dir, val_dir = photos
+    mixed = tmp_path / "mixed"
+    shutil.copytree(val_dir, mixed)
+    cv2.imwrite(str(mixed / "tiny.png"), np.full((14, 14, 3), 128, np.uint8))
+    proc = run_train((train_dir, str(mixed)), tmp_path / "run", "--total_iters", "2",
+                     "--val_every", "2")
+    assert "skipped val image 'tiny'" in proc.stderr and "SSIM needs 11x11" in proc.stderr
+    assert (tmp_path / "run" / "best.ckpt").is_file()
+    only_tiny = tmp_path / "tiny"
+    only_tiny.mkdir()
+    shutil.copy(mixed / "tiny.png", only_tiny)
+    before = hashes(only_tiny)
+    proc = run_train((train_dir, str(only_tiny)), tmp_path / "refused", "--total_iters", "2",
+                     check=False)
+    line = last_error_line(proc)
+    assert proc.returncode == 2 and str(only_tiny) in line and "--val_crop_border" in line
+    assert not (tmp_path / "refused").exists() and hashes(only_tiny) == before

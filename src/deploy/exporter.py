@@ -21,7 +21,7 @@ from dataclasses import asdict
 import numpy as np
 
 from src.deploy.outputs import make_readable, writing
-from src.deploy.metadata import FORMAT, VERSION, embed_in_onnx, write_sidecar
+from src.deploy.metadata import FORMAT, VERSION, embed_in_onnx, sidecar_path, write_sidecar
 from src.deploy.network import (DeployError, as_tensor, deploy_from_training, pooled_shape,
                                 receptive_halo, uses_global_pooling)
 
@@ -104,6 +104,23 @@ def graph_files(file_name, file_format, kinds):
             for kind in kinds}
 
 
+def graph_kinds(model_cfg, dynamic, tile_graphs):
+    """The graphs an export writes: "full", plus "tile" and "stats" for an any-size
+    export of a model with control modules (whole-image statistics)."""
+    if dynamic and tile_graphs and uses_global_pooling(model_cfg):
+        return ["full", "tile", "stats"]
+    return ["full"]
+
+
+def export_files(cfg, file_format, file_name, height=None, tile_graphs=True):
+    """Every file an export of the network ``cfg`` describes writes (graphs, then the
+    metadata sidecar), known before the checkpoint is loaded."""
+    from src.model.asconvsr import AsConvSRConfig
+    kinds = graph_kinds(AsConvSRConfig.from_dict(cfg), height is None, tile_graphs)
+    paths = graph_files(file_name, file_format, kinds)
+    return list(paths.values()) + [sidecar_path(paths["full"])]
+
+
 def build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file):
     import mindspore as ms
     cfg = net.cfg
@@ -124,11 +141,7 @@ def build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file
 def export_graphs(net, file_format, file_name, height=None, width=None, batch_size=1,
                   tile_graphs=True, ckpt_file=""):
     """Write the graphs and the metadata; returns ({kind: path}, metadata)."""
-    dynamic = height is None
-    kinds = ["full"]
-    if dynamic and tile_graphs and uses_global_pooling(net.cfg):
-        kinds += ["tile", "stats"]
-    paths = graph_files(file_name, file_format, kinds)
+    paths = graph_files(file_name, file_format, graph_kinds(net.cfg, height is None, tile_graphs))
     for kind, path in paths.items():
         shuffle = "depth_to_space" if file_format == "ONNX" else "conv_transpose"
         cell = deploy_from_training(net, kind, batch_size, shuffle)   # fresh: one per export

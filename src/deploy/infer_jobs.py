@@ -15,7 +15,8 @@ from src.images import (IMAGE_EXTENSIONS, ImageError, assemble_output,
                                  from_network_output, read_image, temp_path,
                                  to_network_input, write_image)
 from src.deploy.outputs import (OutputError, check_writable_folder, output_names,
-                                refuse_inputs, remove_quietly, same_path)
+                                refuse_existing, refuse_inputs, remove_quietly,
+                                same_path)
 from src.deploy.tiling import upscale
 from src.deploy.video import VIDEO_EXTENSIONS, is_video, upscale_video
 
@@ -81,11 +82,7 @@ def plan_jobs(source, output, ext="png", suffix="", overwrite=False):
                                                             else extension))
         jobs, inputs = [(source, target)], [source]
     refuse_inputs([t for _, t in jobs], inputs, "choose another --output")
-    existing = [t for _, t in jobs if os.path.exists(t)]
-    if existing and not overwrite:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise OutputError(f"output '{existing[0]}' exists{more}; pass --overwrite to replace "
-                          f"it, or choose another --output or --suffix")
+    refuse_existing([t for _, t in jobs], overwrite, "choose another --output or --suffix")
     return jobs
 
 

@@ -3,6 +3,7 @@ earlier result unasked, check a folder is writable before long work, give writte
 files the usual mode (0666 minus the umask), and report write failures in one line.
 
     check_writable_folder(folder, "--save_dir")     # before the work starts
+    refuse_existing(paths, overwrite, "choose another --save_dir")
     names = output_names(["x.png", "x.jpg", "y.png"], ".png")
     # {"x.png": "x_png.png", "x.jpg": "x_jpg.png", "y.png": "y.png"}
     with writing(path):                              # OSError -> OutputError naming path
@@ -103,3 +104,13 @@ def refuse_inputs(targets, inputs, hint):
         if os.path.realpath(target) in real_inputs:
             raise OutputError(f"output '{target}' would overwrite the input file of that "
                               f"name; {hint}")
+
+
+def refuse_existing(targets, overwrite, alternative):
+    """OutputError naming the first of ``targets`` that exists, unless ``overwrite``:
+    an earlier result is replaced only when the user asks (``--overwrite``)."""
+    existing = [target for target in targets if os.path.lexists(target)]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise OutputError(f"output '{existing[0]}' exists{more}; pass --overwrite to replace "
+                          f"it, or {alternative}")

@@ -191,13 +191,14 @@ class Validator:
 
     def __init__(self, cfg, net):
         from src.data.dataset import load_eval_pairs
-        from src.evaluate import make_predictor
+        from src.evaluate import make_predictor, measurable_pairs
         self.pairs, skipped = load_eval_pairs(cfg.val_dir, cfg.scale, cfg.val_lr_dir or None)
         if not self.pairs:
             raise ConfigError(f"val_dir '{cfg.val_dir}' has no readable image; run "
                              f"scripts/prepare_data.sh or set --val_dir ''")
         self.scale = cfg.scale
         self.crop_border = cfg.scale if cfg.val_crop_border < 0 else cfg.val_crop_border
+        self.pairs = measurable_pairs(self.pairs, self.crop_border, cfg.val_dir)
         self.predict = make_predictor(net, cfg.unshuffle)
 
     def __call__(self):
