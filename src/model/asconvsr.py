@@ -9,6 +9,7 @@ The file reads top to bottom:
     ControlModule    pooled features -> softmax mixing coefficients for a block's convs
     AssembledConv2d  per-sample kernels assembled from a shared basis (the paper's idea)
     DynamicConv2d    ablation: whole-kernel candidates, one coefficient each (Chen 2020)
+    Block            what both block kinds share: convs in sequence, ReLUs, optional skip
     AssembledBlock   a control module + three assembled (or dynamic) convolutions
     PlainBlock       ablation: three ordinary convolutions
     AsConvSR         unshuffle -> conv -> block(s) -> conv -> shuffle, residual, shuffle
@@ -328,21 +329,61 @@ class DynamicConv2d(nn.Cell):
         return y
 
 
-class AssembledBlock(nn.Cell):
-    """One control module, then ``convs_per_block`` assembled (or dynamic) convolutions
-    in sequence. No local skip connection: the paper drops them to save memory traffic
-    (``local_skip`` adds it back, an ablation). The control module sees only the block
-    input, so all coefficients are known before the first convolution runs; tiling feeds
-    it the whole image's pooled block input (``given_pooled``).
+class Block(nn.Cell):
+    """What every block shares: ``convs_per_block`` convolutions in sequence, a ReLU after
+    each (relu all), no local skip connection: the paper drops them to save memory
+    traffic (``local_skip`` adds it back, an ablation). Subclasses say where a conv's
+    coefficients come from (``per_conv``)."""
+
+    def __init__(self, cfg: AsConvSRConfig):
+        super().__init__()                 # subclasses add self.convs (an nn.CellList)
+        self.relu_inside = cfg.relu == "all"
+        self.relu = nn.ReLU()
+        self.local_skip = cfg.local_skip
+
+    def per_conv(self, coeffs, form):
+        """n x (B, rows, E) from coeffs (B, n, rows, E); None for static convolutions."""
+        return None
+
+    def conv_outputs(self, x, coeffs=None, form="train"):
+        """(output of every conv, after its ReLU) for x (B, C, h, w) and coeffs
+        (B, n, rows, E); the last is the block's output before any local skip."""
+        per_conv = self.per_conv(coeffs, form)
+        outputs = ()
+        for i, conv in enumerate(self.convs):
+            if per_conv is None:
+                x = conv(x)                                       # (B, C, h, w)
+            else:
+                x = conv(x, per_conv[i])                          # (B, C, h, w)
+            if self.relu_inside:
+                x = self.relu(x)
+            outputs = outputs + (x,)
+        return outputs
+
+    def output(self, x, conv_outputs):
+        """The block's output from its input and its convs' outputs (+ the local skip)."""
+        return conv_outputs[-1] + x if self.local_skip else conv_outputs[-1]
+
+    def given_coefficients(self, x, coeffs=None, form="train"):
+        """The block on x (B, C, h, w) with these coefficients (B, n, rows, E)."""
+        return self.output(x, self.conv_outputs(x, coeffs, form))
+
+
+class AssembledBlock(Block):
+    """One control module, then the assembled (or dynamic) convolutions. The control
+    module sees only the block input, so all coefficients are known before the first
+    convolution runs; tiling feeds it the whole image's pooled block input
+    (``given_pooled``).
     """
 
     def __init__(self, cfg: AsConvSRConfig):
-        super().__init__()
+        super().__init__(cfg)
         channels, n = cfg.channels, cfg.convs_per_block
         if cfg.block_type == "assembled":
             num_kernels, rows, dominance = cfg.num_kernels, channels, cfg.coeff_init_dominance
         else:
             num_kernels, rows, dominance = cfg.dynamic_kernels, 1, None
+        # the control module first: a seed gives the initial weights it always gave
         self.control = ControlModule(channels, n, rows, num_kernels, cfg.temperature,
                                      cfg.reduction, dominance, cfg.control_pool, cfg.control_norm)
         start = initial_coefficients(num_kernels, dominance)
@@ -353,35 +394,14 @@ class AssembledBlock(nn.Cell):
             convs = [DynamicConv2d(channels, channels, num_kernels, cfg.kernel_size,
                                    cfg.bias, start) for _ in range(n)]
         self.convs = nn.CellList(convs)
-        self.relu_inside = cfg.relu == "all"
-        self.relu = nn.ReLU()
-        self.local_skip = cfg.local_skip
 
-    def conv_outputs(self, x, coeffs, form="train"):
-        """(output of every conv, after its ReLU) for x (B, C, h, w) and coeffs
-        (B, n, rows, E); the last is the block's output before any local skip."""
+    def per_conv(self, coeffs, form):
         # unstack, not coeffs[:, i]: on CPU three StridedSlice ops (and their gradients)
         # cost several times one unstack (docs/performance.md#performance). ONNX export
         # has no Unstack, so exported graphs slice.
         if form == "train":
-            per_conv = ops.unstack(coeffs, axis=1)                # n x (B, rows, E)
-        else:
-            per_conv = [coeffs[:, i] for i in range(len(self.convs))]
-        outputs = ()
-        for i, conv in enumerate(self.convs):
-            x = conv(x, per_conv[i])                              # (B, C, h, w)
-            if self.relu_inside:
-                x = self.relu(x)
-            outputs = outputs + (x,)
-        return outputs
-
-    def output(self, x, conv_outputs):
-        """The block's output from its input and its convs' outputs (+ the local skip)."""
-        return conv_outputs[-1] + x if self.local_skip else conv_outputs[-1]
-
-    def given_coefficients(self, x, coeffs, form="train"):
-        """The block on x (B, C, h, w) with these coefficients (B, n, rows, E)."""
-        return self.output(x, self.conv_outputs(x, coeffs, form))
+            return ops.unstack(coeffs, axis=1)                    # n x (B, rows, E)
+        return [coeffs[:, i] for i in range(len(self.convs))]
 
     def given_pooled(self, x, pooled, form="train"):
         """The block with its control module fed ``pooled`` (B, C'), e.g. a whole image's."""
@@ -391,33 +411,14 @@ class AssembledBlock(nn.Cell):
         return self.given_pooled(x, self.control.pool(x), form)
 
 
-class PlainBlock(nn.Cell):
+class PlainBlock(Block):
     """Ablation: the block with ordinary (static) convolutions, same shape. Takes the
     same calls as AssembledBlock and ignores coefficients and pooled features."""
 
     def __init__(self, cfg: AsConvSRConfig):
-        super().__init__()
-        n = cfg.convs_per_block
+        super().__init__(cfg)
         self.convs = nn.CellList([conv3x3(cfg.channels, cfg.channels, cfg.kernel_size, cfg.bias)
-                                  for _ in range(n)])
-        self.relu_inside = cfg.relu == "all"
-        self.relu = nn.ReLU()
-        self.local_skip = cfg.local_skip
-
-    def conv_outputs(self, x, coeffs=None, form="train"):
-        outputs = ()
-        for conv in self.convs:
-            x = conv(x)
-            if self.relu_inside:
-                x = self.relu(x)
-            outputs = outputs + (x,)
-        return outputs
-
-    def output(self, x, conv_outputs):
-        return conv_outputs[-1] + x if self.local_skip else conv_outputs[-1]
-
-    def given_coefficients(self, x, coeffs=None, form="train"):
-        return self.output(x, self.conv_outputs(x))
+                                  for _ in range(cfg.convs_per_block)])
 
     def given_pooled(self, x, pooled=None, form="train"):
         return self.given_coefficients(x)
