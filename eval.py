@@ -208,21 +208,22 @@ def check_outputs(sets, extras, scale):
     from src.deploy.outputs import OutputError, check_writable_folder, refuse_existing, same_path
     inputs = [d for d, _ in sets] + [resolve_lr_dir(l, scale) for _, l in sets if l]
     inputs += [l for _, l in sets if l]
-    for flag, folders in output_folders(sets, extras):
-        for folder in folders:
-            if folder is None:
-                continue
-            for source in inputs:
-                if same_path(folder, source):
-                    raise OutputError(f"{flag} '{folder}' is the input folder '{source}': "
-                                      f"its images would be overwritten; choose another folder")
-            check_writable_folder(folder, flag)
-    if extras.json:
-        if os.path.isdir(extras.json):
-            raise OutputError(f"--json '{extras.json}' is a folder; give a file name")
-        check_writable_folder(os.path.dirname(os.path.abspath(extras.json)), "--json")
+    plan = [(flag, folder) for flag, folders in output_folders(sets, extras)
+            for folder in folders if folder is not None]
+    for flag, folder in plan:
+        for source in inputs:
+            if same_path(folder, source):
+                raise OutputError(f"{flag} '{folder}' is the input folder '{source}': "
+                                  f"its images would be overwritten; choose another folder")
+    if extras.json and os.path.isdir(extras.json):
+        raise OutputError(f"--json '{extras.json}' is a folder; give a file name")
+    # before any folder is created: a refusal leaves the disk as it was
     refuse_existing(output_files(sets, extras), extras.overwrite,
                     "choose another --save_dir, --compare or --json")
+    for flag, folder in plan:
+        check_writable_folder(folder, flag)
+    if extras.json:
+        check_writable_folder(os.path.dirname(os.path.abspath(extras.json)), "--json")
 
 
 def runtime_note(mode):

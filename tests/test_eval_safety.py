@@ -104,3 +104,24 @@ def test_lr_of_the_wrong_size_is_one_line_naming_both_files(tmp_path, x2_checkpo
     assert_one_line_refusal(result, os.path.join(lr, "a.png"), os.path.join(data, "a.png"),
                             "--scale")
     assert (digests(data), digests(lr)) == before and not os.listdir(tmp_path / "sr")
+
+
+def test_one_lr_of_the_wrong_size_is_skipped_by_name(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32), "b.png": (32, 32)})
+    lr = hr_folder(tmp_path / "lr", {"a.png": (16, 16), "b.png": (15, 16)})
+    before = digests(data), digests(lr)
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data, "--lr_dir", lr)
+    assert result.returncode == 0, result.stderr
+    assert "1 images evaluated, 1 skipped" in result.stdout
+    assert os.path.join(lr, "b.png") in result.stderr
+    assert (digests(data), digests(lr)) == before
+
+
+def test_a_refused_earlier_output_leaves_no_new_folder(tmp_path, x2_checkpoint):  # noqa: F811
+    data = hr_folder(tmp_path / "hr", {"a.png": (32, 32)})
+    (tmp_path / "r.json").write_text("an earlier result")
+    result = run_eval("--ckpt_path", x2_checkpoint, "--data_dir", data,
+                      "--json", str(tmp_path / "r.json"), "--save_dir", str(tmp_path / "new"))
+    assert_one_line_refusal(result, str(tmp_path / "r.json"), "--overwrite")
+    assert not (tmp_path / "new").exists()
+    assert (tmp_path / "r.json").read_text() == "an earlier result"

@@ -163,3 +163,31 @@ def test_export_under_a_file_is_one_line_and_outputs_are_readable(tmp_path, ckpt
     assert "warning: --temperature 1.0 differs" in result.stderr
     for name in ("m.mindir", "m.mindir.json"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~current_umask()
+
+
+def test_unknown_output_extension_is_one_line_and_creates_nothing(tmp_path, ckpt):
+    image = photos(tmp_path / "in", ("a.png",)) + "/a.png"
+    result = run_infer("--model", ckpt, "--input", image, "--output", str(tmp_path / "out.xyz"))
+    one_line_error(result, "out.xyz")
+    assert not (tmp_path / "out.xyz").exists()
+
+
+@pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
+def test_truncated_export_is_one_line(tmp_path, ckpt, file_format):
+    import subprocess
+    import sys
+    from tests.test_infer import ROOT
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), "--model", ckpt,
+                             "--file_name", str(tmp_path / "m"), "--file_format", file_format,
+                             "--tile_graphs", "false"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    model = tmp_path / f"m.{file_format.lower()}"
+    whole = model.read_bytes()
+    model.write_bytes(whole[:len(whole) // 2])                 # a download cut short
+    image = photos(tmp_path / "in", ("a.png",)) + "/a.png"
+    before = digests(tmp_path / "in")
+    result = run_infer("--model", str(model), "--input", image, "--output",
+                       str(tmp_path / "out.png"))
+    one_line_error(result, str(model))
+    assert digests(tmp_path / "in") == before and not (tmp_path / "out.png").exists()

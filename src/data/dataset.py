@@ -760,11 +760,13 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir")
     ``make_lr(hr, scale)`` when given (e.g. src/data/degrade.py's challenge_lr, the NTIRE
     2023 kit's LR), or read from ``lr_dir`` (DIV2K layout), or, in a SelfExSR-layout
     folder (``*_SRF_2_HR.png`` beside ``*_SRF_2_LR.png``), the LR file beside each HR.
-    Unreadable images (or a missing LR partner) are skipped with a warning. Returns
-    (pairs, skipped_names), sorted by file name.
+    Unreadable images (or a missing LR partner) are skipped with a warning, and so is an
+    LR of the wrong size; when every LR is of the wrong size (a wrong --scale, most
+    likely) the first one's error is raised instead. Returns (pairs, skipped_names),
+    sorted by file name.
     """
     scale = check_scale(scale)
-    pairs, skipped = [], []
+    pairs, skipped, wrong_size = [], [], []
     for path, lr_path, error in eval_sources(hr_dir, scale, lr_dir, flag):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
@@ -776,6 +778,10 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir")
             LOGGER.warning("skipped: %s", err)
             skipped.append(name)
             continue
+        except ConfigError as err:                 # check_lr_size: an LR of another size
+            wrong_size.append(err)
+            skipped.append(name)
+            continue
         hr = np.ascontiguousarray(mod_crop(hr, scale))
         if hr.size == 0:
             LOGGER.warning("skipped '%s': smaller than the scale %d", path, scale)
@@ -784,6 +790,10 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir")
         if lr is None:
             lr = make_lr(hr, scale) if make_lr else imresize_uint8(hr, 1.0 / scale)
         pairs.append((name, lr, hr))
+    if wrong_size and not pairs:
+        raise wrong_size[0]
+    for err in wrong_size:
+        LOGGER.warning("skipped: %s", err)
     return pairs, skipped
 
 
