@@ -140,17 +140,20 @@ def run_entry(*args):
 
 
 @pytest.mark.parametrize("command", [
-    ["eval.py", "--model", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "--fp16"],
+    ["eval.py", "--model", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "--data_dir", "{photos}",
+     "--fp16"],
     ["infer.py", "--model", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "--input",
-     "data/val", "--output", "never_written", "--fp16"],
+     "{photos}", "--output", "{out}", "--fp16"],
     ["benchmark.py", "--small", "--fp16"],
 ])
-def test_fp16_is_refused_on_cpu_with_one_line(command):
-    proc = run_entry(*command)
+def test_fp16_is_refused_on_cpu_with_one_line(tmp_path, command):
+    from tests.test_train import write_images
+    photos, out = write_images(str(tmp_path / "photos"), 1, 32, seed=3), tmp_path / "out"
+    proc = run_entry(*[arg.format(photos=photos, out=out) for arg in command])
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--fp16" in lines[0] and "CPU" in lines[0], proc.stderr
-    assert not os.path.exists(os.path.join(ROOT, "never_written"))
+    assert not out.exists()
 
 
 def test_training_at_o2_logs_the_loss_scale_and_resumes_it(tmp_path):
