@@ -352,6 +352,15 @@ def read_lr(lr_path, hr_path, hr_shape, scale):
     return np.ascontiguousarray(lr[:floor_hw[0], :floor_hw[1]])
 
 
+def read_pair(hr_path, lr_path, lr_error, scale):
+    """(hr, lr or None) of an HR file and its LR partner (None: made from the HR later);
+    ``lr_error``: why the partner is missing, raised here so the caller skips the pair."""
+    if lr_error is not None:
+        raise lr_error
+    hr = read_rgb(hr_path)
+    return hr, (read_lr(lr_path, hr_path, hr.shape, scale) if lr_path else None)
+
+
 def with_lr_partners(paths, lr_dir, scale, template=LR_NAME_TEMPLATE):
     """[(hr_path, lr_path or None, ImageError or None)] for HR ``paths``: each with its
     partner in ``lr_dir`` (None: no LR folder), or the error a missing partner is."""
@@ -428,10 +437,7 @@ def load_training_images(hr_dir, scale, lr_patch_size, lr_dir=None,
     hr_images, lr_images, names = [], [], []
     for path, lr_path, lr_error in candidates:
         try:
-            if lr_error is not None:
-                raise lr_error
-            hr = read_rgb(path)
-            lr = read_lr(lr_path, path, hr.shape, scale) if lr_path else None
+            hr, lr = read_pair(path, lr_path, lr_error, scale)
         except ImageError as err:
             LOGGER.warning("skipped: %s", err)
             continue
@@ -770,10 +776,7 @@ def load_eval_pairs(hr_dir, scale, lr_dir=None, make_lr=None, flag="--data_dir")
     for path, lr_path, error in eval_sources(hr_dir, scale, lr_dir, flag):
         name = os.path.splitext(os.path.basename(path))[0]
         try:
-            if error is not None:
-                raise error
-            hr = read_rgb(path)
-            lr = read_lr(lr_path, path, hr.shape, scale) if lr_path else None
+            hr, lr = read_pair(path, lr_path, error, scale)
         except ImageError as err:
             LOGGER.warning("skipped: %s", err)
             skipped.append(name)

@@ -218,25 +218,34 @@ def source_path(entry, trees):
     return os.path.join(tree, entry["path"]) if tree else None
 
 
-def build_train(manifest, data_dir, cache_dir):
-    """data_dir/train from the manifest's train entries. Returns (made, kept, skipped)."""
-    out_dir = os.path.join(data_dir, "train")
-    todo = [e for e in manifest["train"] if not os.path.isfile(os.path.join(out_dir, e["name"]))]
-    kept = len(manifest["train"]) - len(todo)
-    trees = package_sources(todo, cache_dir, manifest["packages"]) if todo else {}
+def build_split(manifest, data_dir, cache_dir, split, finish=lambda image: image):
+    """data_dir/<split> from the manifest's entries of that split: each source checked
+    against its sha256, ``finish`` applied, written as PNG; files already there are kept.
+    Returns (made, kept, skipped)."""
+    out_dir = os.path.join(data_dir, split)
+    todo = [e for e in manifest[split] if not os.path.isfile(os.path.join(out_dir, e["name"]))]
+    kept = len(manifest[split]) - len(todo)
+    debs = [e for e in todo if "package" in e]
+    trees = package_sources(debs, cache_dir, manifest["packages"]) if debs else {}
     made, skipped = 0, []
     for entry in todo:
-        source = verified_source(source_path(entry, trees), entry["sha256"],
-                                 f"train/{entry['name']}")
+        label = f"{split}/{entry['name']}"
+        source = verified_source(source_path(entry, trees), entry["sha256"], label)
         if source is None:
             skipped.append(entry["name"])
             continue
-        image = shrink_to_max_side(read_rgb(source, quiet=True), manifest["train_max_side"])
+        image = finish(read_rgb(source, quiet=True))
         write_png(os.path.join(out_dir, entry["name"]), image)
         made += 1
-        say(f"train/{entry['name']}: {image.shape[1]}x{image.shape[0]} "
-            f"from {entry['package']}:/{entry['path']}")
+        origin = f" from {entry['package']}:/{entry['path']}" if "package" in entry else ""
+        say(f"{label}: {image.shape[1]}x{image.shape[0]}{origin}")
     return made, kept, skipped
+
+
+def build_train(manifest, data_dir, cache_dir):
+    """data_dir/train: the photos downscaled to the manifest's train_max_side."""
+    return build_split(manifest, data_dir, cache_dir, "train",
+                       lambda image: shrink_to_max_side(image, manifest["train_max_side"]))
 
 
 def pip_file(relative_path):
@@ -251,24 +260,8 @@ def pip_file(relative_path):
 
 
 def build_val(manifest, data_dir, cache_dir):
-    """data_dir/val from the manifest's val entries. Returns (made, kept, skipped)."""
-    out_dir = os.path.join(data_dir, "val")
-    todo = [e for e in manifest["val"] if not os.path.isfile(os.path.join(out_dir, e["name"]))]
-    kept = len(manifest["val"]) - len(todo)
-    debs = [e for e in todo if "package" in e]
-    trees = package_sources(debs, cache_dir, manifest["packages"]) if debs else {}
-    made, skipped = 0, []
-    for entry in todo:
-        source = verified_source(source_path(entry, trees), entry["sha256"],
-                                 f"val/{entry['name']}")
-        if source is None:
-            skipped.append(entry["name"])
-            continue
-        image = read_rgb(source, quiet=True)
-        write_png(os.path.join(out_dir, entry["name"]), image)
-        made += 1
-        say(f"val/{entry['name']}: {image.shape[1]}x{image.shape[0]}")
-    return made, kept, skipped
+    """data_dir/val: the val images as they are."""
+    return build_split(manifest, data_dir, cache_dir, "val")
 
 
 def write_attribution(manifest, data_dir):
