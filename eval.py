@@ -301,14 +301,23 @@ def border_crop(cfg, extras):
     return crop
 
 
-def challenge_protocol(extras, predict, scale):
+def given_runtime(extras):
+    """Before loading, the challenge flags checked: the --runtime_ms given, or None
+    (measure it, or the standard protocol)."""
+    if extras.protocol != "challenge":
+        return None
+    from src.challenge import check_runtime_runs, parse_runtime
+    check_runtime_runs(extras.runtime_runs)
+    return parse_runtime(extras.runtime_ms)
+
+
+def challenge_protocol(extras, runtime_ms, predict, scale):
     """{} for the standard protocol; else make_lr (the kit's LR where no --lr_dir is
-    given) and the runtime behind the score: given, or measured here."""
+    given) and the runtime behind the score: ``runtime_ms`` given, or measured here."""
     if extras.protocol != "challenge":
         return {}
-    from src.challenge import challenge_input_shape, measure_runtime_ms, parse_runtime
+    from src.challenge import challenge_input_shape, measure_runtime_ms
     from src.data.degrade import challenge_lr
-    runtime_ms = parse_runtime(extras.runtime_ms)
     source = "given"
     if runtime_ms is None:
         runtime_ms = measure_runtime_ms(predict, scale, extras.runtime_runs)
@@ -322,11 +331,7 @@ def main(argv=None):
     cfg, extras, config_source = resolve_config(argv)
     sets = data_sets(cfg, extras)
     crop = border_crop(cfg, extras)
-    if extras.protocol == "challenge":
-        from src.challenge import parse_runtime
-        parse_runtime(extras.runtime_ms)            # a bad value is refused before loading
-        if extras.runtime_runs < 1:
-            raise ConfigError(f"--runtime_runs must be >= 1, got {extras.runtime_runs}")
+    runtime_ms = given_runtime(extras)
     check_outputs(sets, extras, cfg.scale)
     if extras.fp16:
         from src.engine.amp import require_accelerator
@@ -346,7 +351,7 @@ def main(argv=None):
           f"| {params:,} params | {cfg.device_target} {cfg.mode}"
           f"{' float16' if extras.fp16 else ''} | crop_border {crop}", flush=True)
     predict = make_predictor(net, model_cfg.unshuffle)
-    protocol = challenge_protocol(extras, predict, model_cfg.scale)
+    protocol = challenge_protocol(extras, runtime_ms, predict, model_cfg.scale)
     blocks = evaluate_sets(predict, model_cfg, sets, crop, extras, protocol)
     if len(blocks) > 1:
         print(format_summary(blocks))

@@ -30,11 +30,16 @@ def challenge_input_shape(scale):
     return height // scale, width // scale
 
 
+def check_runtime_runs(runs):
+    """ConfigError unless ``runs`` (--runtime_runs) is at least 1."""
+    if runs < 1:
+        raise ConfigError(f"--runtime_runs must be >= 1, got {runs}")
+
+
 def measure_runtime_ms(predict, scale, runs=10, seed=0):
     """Mean forward time (ms, ``predict.last_forward_ms``) of ``runs`` batch-1 runs at the
     challenge's input size after TIMING_WARM_UP_RUNS untimed ones, on the current device."""
-    if runs < 1:
-        raise ConfigError(f"--runtime_runs must be >= 1, got {runs}")
+    check_runtime_runs(runs)
     height, width = challenge_input_shape(scale)
     lr = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
     for _ in range(TIMING_WARM_UP_RUNS):

@@ -123,8 +123,10 @@ def test_measured_runtime_times_the_model_at_the_challenge_size():
 
     extras = types.SimpleNamespace(protocol="challenge", runtime_ms="measure", runtime_runs=2)
     predict = FakePredict()
-    protocol = load_eval_module().challenge_protocol(extras, predict, 2)
+    runtime_ms = load_eval_module().given_runtime(extras)
+    assert runtime_ms is None                               # 'measure'
+    protocol = load_eval_module().challenge_protocol(extras, runtime_ms, predict, 2)
     assert protocol["runtime_ms"] == 4.0 and protocol["make_lr"] is challenge_lr
     assert "measured" in protocol["runtime_source"] and predict.shapes == [(1080, 1920, 3)] * 5
     standard = types.SimpleNamespace(protocol="standard")
-    assert load_eval_module().challenge_protocol(standard, predict, 2) == {}
+    assert load_eval_module().challenge_protocol(standard, None, predict, 2) == {}
