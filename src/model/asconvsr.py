@@ -541,13 +541,14 @@ class AsConvSR(nn.Cell):
         ``coefficients``: one (n, rows, E) array per block with a control module, used
         for every sample instead of the control module's (the control probe's swap)."""
         feat, record = self.features(x), []
-        adaptive = [b for b in self.blocks if isinstance(b, AssembledBlock)]
+        fixed = iter(coefficients) if coefficients is not None else None
         for block in self.blocks:
-            coeffs = block.control(feat) if isinstance(block, AssembledBlock) else None
-            if coeffs is not None and coefficients is not None:
-                fixed = Tensor(np.ascontiguousarray(coefficients[adaptive.index(block)],
-                                                    np.float32))
-                coeffs = ops.broadcast_to(fixed[None], coeffs.shape)
+            coeffs = None
+            if isinstance(block, AssembledBlock) and fixed is None:
+                coeffs = block.control(feat)                      # (B, n, rows, E)
+            elif isinstance(block, AssembledBlock):
+                given = Tensor(np.ascontiguousarray(next(fixed), np.float32))  # (n, rows, E)
+                coeffs = ops.broadcast_to(given[None], (feat.shape[0],) + given.shape)
             outputs = block.conv_outputs(feat, coeffs)
             record.append({"input": feat, "coefficients": coeffs, "conv_outputs": outputs})
             feat = block.output(feat, outputs)
