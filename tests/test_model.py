@@ -164,6 +164,9 @@ def test_bicubic_residual_reproduces_linear_ramps_and_constants():
 
 
 def test_gradients_reach_every_parameter_group():
+    # seeded: with 2 hidden control units an unlucky draw leaves both ReLUs dead on this
+    # one batch, and fc1 then rightly gets no gradient
+    ms.set_seed(0)
     net = build_model(AsConvSRConfig(**TINY))
     _, grads = _grads(net, Tensor(rand(2, 3, 8, 8)), Tensor(rand(2, 3, 16, 16, seed=2)))
     for name in ["conv_first.weight", "conv_last.weight", "blocks.0.convs.0.basis",
