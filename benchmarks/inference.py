@@ -152,7 +152,6 @@ def time_track(name, cfg_path, height, width, args, log):
 def matmul_reference(args):
     """GMAC/s of MindSpore's (and numpy's) 129600x288 @ 288x32 float32 matmul: the im2col
     product of a 3x3 convolution, 32 -> 32 channels, at 480x270 (a reference ceiling)."""
-    import mindspore as ms
     from mindspore import nn, ops, Tensor
 
     class MatMul(nn.Cell):

@@ -194,7 +194,6 @@ def report(args):
     import src  # noqa: F401
     from src.checkpoint import load_trained_model
     from src.config import load_config
-    from src.model.asconvsr import AsConvSRConfig
     from src.model.complexity import count_macs, count_params
     from src.runtime import setup
     from research.ablation import latencies_ms

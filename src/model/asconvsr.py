@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
-from mindspore.common.initializer import initializer, HeNormal, Normal, Zero
+from mindspore.common.initializer import initializer, Normal, Zero
 
 from src.config import ConfigError, check_ranges
 from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
