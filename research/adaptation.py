@@ -25,12 +25,12 @@ spread (max - min). A difference inside the spread is a tie.
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from research.runs import cell, finished, resume_flags, run_all, selected, slug, summary  # noqa: E402
 
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
 # The control module sees channel means and stds, and normalises its hidden layer over the
@@ -56,10 +56,6 @@ VAL_SETS = ("clean", "jpeg", "mixed")
 MIXED_VAL = ((0.0, 0.0, 100), (1.5, 0.0, 100), (0.0, 10.0, 100), (1.0, 5.0, 50))
 
 
-def slug(name):
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
-
-
 def run_folder(out, degradation, name, seed):
     return os.path.join(out, degradation, slug(name), f"seed{seed}")
 
@@ -69,11 +65,6 @@ def degradation_folder(args):
     if args.degradation != "mixed" or (args.blur, args.noise) == ("0,0", "0,0"):
         return args.degradation
     return f"mixed_blur{args.blur.replace(',', '-')}_noise{args.noise.replace(',', '-')}"
-
-
-def finished(folder):
-    log = os.path.join(folder, "train.log")
-    return os.path.isfile(log) and "done:" in open(log, encoding="utf-8").read()
 
 
 def flag_value(value, iters):
@@ -96,35 +87,17 @@ def train_command(args, name, seed, folder):
                "--val_dir", args.val_dir, "--output_dir", folder, *flags]
     if args.degradation == "mixed":
         command += ["--mixed_blur_sigma", args.blur, "--mixed_noise_sigma", args.noise]
-    latest = os.path.join(folder, "latest.ckpt")
-    return command + (["--resume", latest] if os.path.isfile(latest) else [])
-
-
-def selected(names):
-    chosen = list(VARIANTS) if not names else [n.strip() for n in names.split(",")]
-    unknown = [n for n in chosen if n not in VARIANTS]
-    if unknown:
-        sys.exit(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-    return chosen
+    return command + resume_flags(folder)
 
 
 def train_all(args):
     seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = []
     for seed in seeds:                 # seed-major: every variant gets seed 0 first
-        for name in selected(args.variants):
+        for name in selected(args.variants, VARIANTS):
             folder = run_folder(args.out, degradation_folder(args), name, seed)
-            if finished(folder):
-                print(f"[adaptation] {name} seed {seed}: done ({folder})")
-                continue
-            if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, "latest.ckpt")):
-                print(f"[adaptation] {name} seed {seed}: '{folder}' exists without a "
-                      f"latest.ckpt (a failed start?); remove it to train this run")
-                continue
-            command = train_command(args, name, seed, folder)
-            print(f"[adaptation] {name} seed {seed}: {' '.join(command[1:])}", flush=True)
-            started = time.time()
-            subprocess.run(command, cwd=ROOT, check=True)
-            print(f"[adaptation] {name} seed {seed}: {time.time() - started:.0f} s", flush=True)
+            jobs.append((f"{name} seed {seed}", folder, train_command(args, name, seed, folder)))
+    run_all(jobs, "adaptation")
 
 
 def val_sets(val_dir, scale):
@@ -183,13 +156,6 @@ def finished_runs(out):
     return runs
 
 
-def summary(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return sum(values) / len(values), max(values) - min(values)
-
-
 def report(args):
     import src  # noqa: F401
     from src.checkpoint import load_trained_model
@@ -225,10 +191,6 @@ def report(args):
         for r in rows:
             r["latency_ms_1080p"] = latency[r["variant"]]
     write_outputs(rows, args.out)
-
-
-def cell(mean, spread, digits=3):
-    return "-" if mean is None else f"{mean:+.{digits}f} ± {spread / 2:.{digits}f}"
 
 
 def write_outputs(rows, out):

@@ -49,7 +49,7 @@ def test_train_command_anneals_over_a_third_and_resumes_an_interrupted_run(tmp_p
 def test_unknown_variant_is_one_line(tmp_path):
     runner = load_runner()
     with pytest.raises(SystemExit, match="unknown variant"):
-        runner.selected("plain,assembled E9")
+        runner.selected("plain,assembled E9", runner.VARIANTS)
 
 
 def finish(folder):

@@ -1,6 +1,7 @@
 """train.py end to end on tiny synthetic photos: run folder, resume after SIGKILL, NaN stop,
 two-process data parallelism under msrun. Each test starts train.py as a user would."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -369,3 +370,86 @@ def test_a_val_image_too_small_to_measure_is_skipped_by_name(photos, tmp_path):
     line = last_error_line(proc)
     assert proc.returncode == 2 and str(only_tiny) in line and "--val_crop_border" in line
     assert not (tmp_path / "refused").exists() and hashes(only_tiny) == before
+
+
+def test_several_val_sets_are_logged_and_recorded_under_their_names(photos, tmp_path):
+    train_dir, val_dir = photos
+    set5 = tmp_path / "Set5"
+    shutil.copytree(val_dir, set5)
+    out = tmp_path / "run"
+    run_train((train_dir, f"{val_dir},{set5}"), out, "--total_iters", "2", "--val_every", "2",
+              "--tensorboard", "true")
+    log = (out / "train.log").read_text()
+    assert re.search(r"^val @ 2: PSNR-Y [\d.]+ dB", log, re.M)          # the first set
+    assert re.search(r"^val Set5 @ 2: PSNR-Y [\d.]+ dB", log, re.M)
+    record = json.loads((out / "history.json").read_text())["val"][-1]
+    assert list(record["sets"]) == [os.path.basename(val_dir), "Set5"]
+    assert record["psnr_y"] == record["sets"][os.path.basename(val_dir)]["psnr_y"]
+    assert record["sets"]["Set5"]["psnr_y"] == pytest.approx(record["psnr_y"])  # same photos
+    from src.engine.tensorboard import event_files, read_scalars
+    tags = set(read_scalars(event_files(str(out))[0]))
+    assert {"val/psnr_y", "val_Set5/psnr_y", "val_Set5/ssim_y"} <= tags
+
+
+def test_a_val_lr_list_of_another_length_is_one_line(photos, tmp_path):
+    train_dir, val_dir = photos
+    proc = run_train((train_dir, f"{val_dir},{val_dir}"), tmp_path / "run", "--total_iters",
+                     "2", "--val_lr_dir", val_dir, check=False)
+    assert proc.returncode == 2 and "val_lr_dir names 1 folder(s) for 2" in last_error_line(proc)
+    assert not (tmp_path / "run").exists()
+
+
+class ScriptedValidator:
+    """Returns the figures given per call: {set: psnr_y} -> metrics with that PSNR-Y."""
+
+    def __init__(self, calls):
+        self.calls, self.first = iter(calls), "val"
+
+    def __call__(self):
+        return {name: {"psnr_y": y, "psnr_rgb": y, "ssim_y": 0.9, "bicubic_psnr_y": 30.0}
+                for name, y in next(self.calls).items()}
+
+
+def test_best_checkpoint_follows_the_first_set_only(tmp_path):
+    """The test set (Set5) peaks at iteration 2, the first set at 3: best.ckpt is written
+    at 1 and 3 only, and the history says 3."""
+    from src.engine.trainer import RunFolder, validate
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    net = build_model(AsConvSRConfig(channels=8, num_kernels=4))
+    run = RunFolder(str(tmp_path), writer=True)
+    history = {"loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+    validator = ScriptedValidator([{"val": 31.0, "Set5": 35.0}, {"val": 30.5, "Set5": 36.0},
+                                   {"val": 31.2, "Set5": 34.0}])
+    written = []
+    for iteration in (1, 2, 3):
+        scalars = validate(validator, net, run, history, iteration)
+        written.append(load_params(str(tmp_path / "best.ckpt"))["iteration"].item())
+    assert written == [1, 1, 3]
+    assert (history["best_iteration"], history["best_psnr_y"]) == (3, 31.2)
+    assert scalars["val/psnr_y"] == 31.2 and scalars["val_Set5/psnr_y"] == 34.0
+
+
+def test_resume_continues_the_cosine_schedule(tmp_path):
+    """The schedule is a function of Adam's step, which the checkpoint holds: after
+    resume_state the optimizer is at the checkpoint's point of the curve, not at its start."""
+    import mindspore as ms
+    from src.checkpoint import save_checkpoint_atomic
+    from src.config import load_config
+    from src.engine.train_step import build_train_step
+    from src.engine.trainer import resume_state
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    cfg = load_config(overrides={"channels": 8, "num_kernels": 4, "lr_schedule": "cosine",
+                                 "lr": 1e-3, "lr_min": 1e-5, "total_iters": 10,
+                                 "warmup_iters": 0})
+    rng = np.random.default_rng(0)
+    lr, hr = (ms.Tensor(rng.random((1, 3, n, n), np.float32)) for n in (8, 16))
+    step, schedule = build_train_step(build_model(AsConvSRConfig.from_dict(cfg)), cfg)
+    for _ in range(3):
+        step(lr, hr)
+    save_checkpoint_atomic(step, str(tmp_path / "latest.ckpt"), append_dict={"iteration": 3})
+    resumed, _ = build_train_step(build_model(AsConvSRConfig.from_dict(cfg)), cfg)
+    assert resume_state(resumed, str(tmp_path / "latest.ckpt")) == 3
+    current = float(resumed.optimizer.get_lr().asnumpy())
+    assert current == pytest.approx(schedule.value_at(3), rel=1e-5)
+    assert current < schedule.value_at(0) * 0.95                     # not the start again

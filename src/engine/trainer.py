@@ -186,25 +186,46 @@ def resume_state(train_step, path):
     return int(entries["iteration"].asnumpy())
 
 
+def val_sets(cfg):
+    """[(name, hr folder, lr folder or None)] of the comma lists ``val_dir`` and
+    ``val_lr_dir``. A set's name is its folder's name (made unique with its position),
+    the name it is logged and recorded under; the first set chooses best.ckpt."""
+    from src.data.dataset import split_folders
+    hr_dirs, lr_dirs = split_folders(cfg.val_dir), split_folders(cfg.val_lr_dir)
+    if lr_dirs and len(lr_dirs) != len(hr_dirs):
+        raise ConfigError(f"val_lr_dir names {len(lr_dirs)} folder(s) for {len(hr_dirs)} "
+                          f"val_dir folder(s); give one LR folder per val folder, in order, "
+                          f"or none")
+    names = [os.path.basename(os.path.normpath(folder)) or "val" for folder in hr_dirs]
+    names = [name if names.count(name) == 1 else f"{name}_{k + 1}"
+             for k, name in enumerate(names)]
+    return list(zip(names, hr_dirs, lr_dirs or [None] * len(hr_dirs)))
+
+
 class Validator:
-    """Whole-image validation on the val folder with the metric code eval.py uses."""
+    """Whole-image validation on each val set with the metric code eval.py uses.
+    Calling it returns {set name: mean metrics}, in the order of ``val_dir``."""
 
     def __init__(self, cfg, net):
         from src.data.dataset import load_eval_pairs
         from src.evaluate import make_predictor, measurable_pairs
-        self.pairs, skipped = load_eval_pairs(cfg.val_dir, cfg.scale, cfg.val_lr_dir or None)
-        if not self.pairs:
-            raise ConfigError(f"val_dir '{cfg.val_dir}' has no readable image; run "
-                             f"scripts/prepare_data.sh or set --val_dir ''")
         self.scale = cfg.scale
         self.crop_border = cfg.scale if cfg.val_crop_border < 0 else cfg.val_crop_border
-        self.pairs = measurable_pairs(self.pairs, self.crop_border, cfg.val_dir)
+        self.sets = {}
+        for name, folder, lr_folder in val_sets(cfg):
+            pairs, _ = load_eval_pairs(folder, cfg.scale, lr_folder)
+            if not pairs:
+                raise ConfigError(f"val_dir '{folder}' has no readable image; run "
+                                  f"scripts/prepare_data.sh, drop it from --val_dir, or "
+                                  f"set --val_dir ''")
+            self.sets[name] = measurable_pairs(pairs, self.crop_border, folder)
+        self.first = next(iter(self.sets))
         self.predict = make_predictor(net, cfg.unshuffle)
 
     def __call__(self):
         from src.evaluate import evaluate_pairs
-        _, mean = evaluate_pairs(self.predict, self.pairs, self.scale, self.crop_border)
-        return mean
+        return {name: evaluate_pairs(self.predict, pairs, self.scale, self.crop_border)[1]
+                for name, pairs in self.sets.items()}
 
 
 def trim_history(history, iteration):
@@ -226,12 +247,17 @@ def plot_curves(history, path, loss_name="charbonnier"):
         ax_loss.set_yscale("log")
     loss_label = "MSE loss" if loss_name == "mse" else "Charbonnier loss"
     ax_loss.set(xlabel="iteration", ylabel=loss_label, title="training loss")
-    if history["val"]:
-        its = [v["iteration"] for v in history["val"]]
-        ax_psnr.plot(its, [v["psnr_y"] for v in history["val"]], "o-", label="AsConvSR")
-        ax_psnr.plot(its, [v["bicubic_psnr_y"] for v in history["val"]], "--", label="bicubic")
+    # (a record from before several val sets holds one set's figures at its top level)
+    records = [(v["iteration"], v.get("sets") or {"val": v}) for v in history["val"]]
+    names = list(records[-1][1]) if records else []
+    for name in names:           # gains, so sets of different difficulty share one axis
+        points = [(it, sets[name]) for it, sets in records if name in sets]
+        ax_psnr.plot([it for it, _ in points],
+                     [f["psnr_y"] - f["bicubic_psnr_y"] for _, f in points], "o-", label=name)
+    if names:
         ax_psnr.legend()
-    ax_psnr.set(xlabel="iteration", ylabel="PSNR-Y (dB)", title="validation")
+    ax_psnr.set(xlabel="iteration", ylabel="PSNR-Y gain over bicubic (dB)",
+                title="validation (first set chooses best.ckpt)")
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
@@ -347,9 +373,7 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
             data_wait, overflow_skips = 0.0, 0
         paused = time.time()
         if validator and (iteration % cfg.val_every == 0 or iteration == cfg.total_iters):
-            validate(validator, net, run, history, iteration)
-            scalars.add(iteration, {f"val/{key}": history["val"][-1][key]
-                                    for key in ("psnr_y", "psnr_rgb", "ssim_y")})
+            scalars.add(iteration, validate(validator, net, run, history, iteration))
         if run.writer and (iteration % cfg.ckpt_every == 0 or iteration == cfg.total_iters):
             if iteration == cfg.total_iters:      # no next step to wait for
                 save_checkpoint_atomic(train_step, run.file("latest.ckpt"),
@@ -369,20 +393,33 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     return net
 
 
+VAL_KEYS = ("psnr_y", "psnr_rgb", "ssim_y")
+
+
 def validate(validator, net, run, history, iteration):
-    """Validate, record, and keep best.ckpt (weights only) when PSNR-Y improves."""
+    """Validate on every set, record, and keep best.ckpt (weights only) when the first
+    set's PSNR-Y improves. The history record holds the first set's figures at the top
+    level (as with one set) and every set's under "sets"; returns the TensorBoard
+    scalars: val/KEY for the first set, val_NAME/KEY for the others."""
     started = time.time()
     net.set_train(False)
-    mean = validator()
+    means = validator()
     net.set_train(True)
-    record = {"iteration": iteration, **{k: float(v) for k, v in mean.items()
-                                         if isinstance(v, (int, float, np.floating))}}
+    sets = {name: {k: float(v) for k, v in mean.items() if isinstance(v, (int, float, np.floating))}
+            for name, mean in means.items()}
+    record = {"iteration": iteration, **sets[validator.first], "sets": sets}
     history["val"].append(record)
     improved = record["psnr_y"] > history["best_psnr_y"]
     if improved:
         history["best_psnr_y"], history["best_iteration"] = record["psnr_y"], iteration
         save_checkpoint_atomic(net, run.file("best.ckpt"), append_dict={"iteration": iteration})
-    run.log(f"val @ {iteration}: PSNR-Y {record['psnr_y']:.3f} dB (bicubic "
-            f"{record['bicubic_psnr_y']:.3f}, gain {record['psnr_y'] - record['bicubic_psnr_y']:+.3f}) "
-            f"| PSNR-RGB {record['psnr_rgb']:.3f} | SSIM-Y {record['ssim_y']:.4f} "
-            f"| {time.time() - started:.1f} s{' | best' if improved else ''}")
+    for name, figures in sets.items():
+        label = "" if name == validator.first else f" {name}"
+        run.log(f"val{label} @ {iteration}: PSNR-Y {figures['psnr_y']:.3f} dB (bicubic "
+                f"{figures['bicubic_psnr_y']:.3f}, gain "
+                f"{figures['psnr_y'] - figures['bicubic_psnr_y']:+.3f}) "
+                f"| PSNR-RGB {figures['psnr_rgb']:.3f} | SSIM-Y {figures['ssim_y']:.4f}"
+                f"{' | best' if improved and name == validator.first else ''}")
+    run.log(f"validation took {time.time() - started:.1f} s")
+    return {f"val{'' if name == validator.first else '_' + name}/{key}": figures[key]
+            for name, figures in sets.items() for key in VAL_KEYS}

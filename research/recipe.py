@@ -1,0 +1,170 @@
+"""Which training recipe makes the x2 checkpoint good on Set5 and Set14? (issue 29)
+
+    python research/recipe.py train  --iters N [--seeds 0,1] [--variants a,b] [--out runs/recipe]
+    python research/recipe.py report --iters N [--out runs/recipe]
+
+``train`` runs train.py once per (variant, seed) with one budget: the x2 preset
+(configs/asconvsr_x2.yaml) at batch 16 x LR patch 64, plus the overrides in VARIANTS.
+Every run validates on three sets (train.py's ``val_dir`` list): the val photos first,
+which alone choose best.ckpt, then Set5 and Set14, which are only reported. A finished
+run (train.log says "done:") is skipped, an interrupted one resumes from its
+latest.ckpt: rerun the same command. Runs land in OUT/itersN/VARIANT/seedS.
+
+``report`` reads each finished run's history.json: the last validation (at the end of
+the budget, not the best one, so no test set picks anything) gives PSNR-Y and its gain
+over MATLAB bicubic per set; per variant the mean over seeds and the spread (max - min),
+and the training speed from train.log's it/s. A difference inside the spread is a tie.
+It writes OUT/itersN/recipe.md and recipe.json.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from research.runs import cell, finished, resume_flags, run_all, selected, slug, summary  # noqa: E402
+
+BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
+# The reference recipe the other variants change one factor of: the schedule fitted to
+# the run (BasicSR's small models: cosine to 1e-7), lr 2e-3 after a 300-step warm-up,
+# uniform patches, Charbonnier, the paper's assembled block (E = 32, T = 30).
+COSINE = {"lr_schedule": "cosine", "lr": 2e-3, "lr_min": 1e-7, "warmup_iters": 300,
+          "min_patch_texture": 0.0}
+# name -> config overrides on top of configs/asconvsr_x2.yaml
+VARIANTS = {
+    "paper step 5e-4": {"lr_schedule": "step", "lr": 5e-4, "warmup_iters": 1000,
+                        "min_patch_texture": 0.0},          # lr_decay_step 2e5: flat here
+    "cosine 2e-3": dict(COSINE),
+    "cosine 1e-3": {**COSINE, "lr": 1e-3},
+    "cosine 5e-4": {**COSINE, "lr": 5e-4},
+    "cosine 4e-3": {**COSINE, "lr": 4e-3},
+    "cosine 2e-3 plain": {**COSINE, "block_type": "plain"},
+    "cosine 2e-3 texture 4": {**COSINE, "min_patch_texture": 4.0},
+    "cosine 2e-3 mse": {**COSINE, "loss": "mse"},
+    "cosine 2e-3 patch 128 batch 4": {**COSINE, "lr_patch_size": 128, "batch_size": 4},
+    "cosine 2e-3 E512 anneal": {**COSINE, "num_kernels": 512, "temperature": 1.0,
+                                "temperature_start": 30.0, "temperature_anneal_iters": "third"},
+}
+SET_NAMES = ("val", "Set5", "Set14")
+
+
+def budget_folder(out, iters):
+    return os.path.join(out, f"iters{iters}")
+
+
+def run_folder(out, iters, name, seed):
+    return os.path.join(budget_folder(out, iters), slug(name), f"seed{seed}")
+
+
+def flag_value(value, iters):
+    if value == "third":
+        return str(max(1, iters // 3))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def train_command(args, name, seed, folder):
+    overrides = {"batch_size": args.batch_size, "lr_patch_size": args.lr_patch_size,
+                 **VARIANTS[name]}
+    flags = [item for key, value in overrides.items()
+             for item in (f"--{key}", flag_value(value, args.iters))]
+    val_dirs = [args.val_dir] + [os.path.join(args.benchmarks, s) for s in SET_NAMES[1:]]
+    command = [sys.executable, "train.py", "--config_path", "configs/asconvsr_x2.yaml",
+               "--total_iters", str(args.iters), "--val_every", str(args.val_every),
+               "--ckpt_every", str(min(1000, args.iters)), "--log_every", "200",
+               "--seed", str(seed), "--train_dir", args.train_dir,
+               "--val_dir", ",".join(val_dirs), "--output_dir", folder, *flags]
+    return command + resume_flags(folder)
+
+
+def train_all(args):
+    jobs = []
+    for seed in (int(s) for s in args.seeds.split(",")):    # seed-major
+        for name in selected(args.variants, VARIANTS):
+            folder = run_folder(args.out, args.iters, name, seed)
+            jobs.append((f"{name} seed {seed}", folder, train_command(args, name, seed, folder)))
+    run_all(jobs, "recipe")
+
+
+def run_figures(folder):
+    """{set: {'psnr_y', 'gain_y'}} at the run's last validation, and the training speed
+    (ms per iteration, from train.log's it/s lines; validation excluded)."""
+    with open(os.path.join(folder, "history.json"), encoding="utf-8") as handle:
+        last = json.load(handle)["val"][-1]
+    sets = list(last["sets"].values())       # in val_dir order: val photos, Set5, Set14
+    figures = {name: {"psnr_y": f["psnr_y"], "gain_y": f["psnr_y"] - f["bicubic_psnr_y"]}
+               for name, f in zip(SET_NAMES, sets)}
+    with open(os.path.join(folder, "train.log"), encoding="utf-8") as handle:
+        speeds = [float(v) for v in re.findall(r"\| ([\d.]+) it/s \|", handle.read())]
+    return figures, (1000.0 / (sum(speeds) / len(speeds)) if speeds else None)
+
+
+def report(args):
+    rows = []
+    for name in VARIANTS:
+        base = os.path.dirname(run_folder(args.out, args.iters, name, 0))
+        seeds = sorted(d for d in os.listdir(base) if d.startswith("seed")) \
+            if os.path.isdir(base) else []
+        folders = [os.path.join(base, d) for d in seeds if finished(os.path.join(base, d))]
+        if not folders:
+            continue
+        per_seed = [run_figures(folder) for folder in folders]
+        row = {"variant": name, "seeds": [int(os.path.basename(f)[4:]) for f in folders],
+               "iterations": args.iters, "overrides": VARIANTS[name]}
+        for set_name in SET_NAMES:
+            for key in ("psnr_y", "gain_y"):
+                row[f"{set_name}_{key}"], row[f"{set_name}_{key}_spread"] = summary(
+                    [figures[set_name][key] for figures, _ in per_seed])
+        row["ms_per_iter"], _ = summary([speed for _, speed in per_seed])
+        rows.append(row)
+    if not rows:
+        sys.exit(f"error: no finished run under '{budget_folder(args.out, args.iters)}'; "
+                 f"run the train action first")
+    write_outputs(rows, budget_folder(args.out, args.iters))
+
+
+def write_outputs(rows, folder):
+    header = "".join(f" {s} PSNR-Y | {s} gain |" for s in SET_NAMES)
+    lines = ["| variant | seeds |" + header + " ms/iter |",
+             "|" + " --- |" * (3 + 2 * len(SET_NAMES))]
+    for r in rows:
+        values = "".join(f" {r[f'{s}_psnr_y']:.3f} | {cell(r[f'{s}_gain_y'], r[f'{s}_gain_y_spread'])} |"
+                         for s in SET_NAMES)
+        speed = "-" if r["ms_per_iter"] is None else f"{r['ms_per_iter']:.0f}"
+        lines.append(f"| {r['variant']} | {len(r['seeds'])} |{values} {speed} |")
+    lines += ["", f"{rows[0]['iterations']} iterations of batch 16 x LR patch 64 (unless the "
+              "variant says otherwise); PSNR-Y (dB, mean over seeds) at the last validation "
+              "and its gain over MATLAB bicubic, ± half the spread (max - min) over seeds; "
+              "ms/iter: training steps only, mean of train.log's it/s."]
+    with open(os.path.join(folder, "recipe.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(os.path.join(folder, "recipe.json"), "w", encoding="utf-8") as handle:
+        json.dump(rows, handle, indent=1)
+    print("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["train", "report"])
+    parser.add_argument("--iters", type=int, default=12000, help="iterations per run (the budget)")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--variants", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--lr_patch_size", type=int, default=64)
+    parser.add_argument("--val_every", type=int, default=2000)
+    parser.add_argument("--train_dir", default="data/train")
+    parser.add_argument("--val_dir", default="data/val", help="the val photos (choose best.ckpt)")
+    parser.add_argument("--benchmarks", default=BENCHMARKS,
+                        help="folder holding Set5/ and Set14/ (HR PNGs), reported only")
+    parser.add_argument("--out", default="runs/recipe")
+    args = parser.parse_args()
+    if args.iters < 1:
+        sys.exit(f"error: --iters must be >= 1, got {args.iters}")
+    os.makedirs(args.out, exist_ok=True)
+    train_all(args) if args.action == "train" else report(args)
+
+
+if __name__ == "__main__":
+    main()

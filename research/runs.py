@@ -1,0 +1,64 @@
+"""What the experiment runners share: one train.py run per (variant, seed) in a folder
+of its own, skipped when finished, resumed when interrupted, so a budget longer than a
+session is reached by rerunning the same command."""
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def slug(name):
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def finished(folder):
+    log = os.path.join(folder, "train.log")
+    return os.path.isfile(log) and "done:" in open(log, encoding="utf-8").read()
+
+
+def resume_flags(folder):
+    """['--resume', latest.ckpt] when the folder holds an interrupted run, else []."""
+    latest = os.path.join(folder, "latest.ckpt")
+    return ["--resume", latest] if os.path.isfile(latest) else []
+
+
+def selected(names, variants):
+    """The comma-separated ``names`` (all of ``variants`` when empty), checked."""
+    chosen = list(variants) if not names else [n.strip() for n in names.split(",")]
+    unknown = [n for n in chosen if n not in variants]
+    if unknown:
+        sys.exit(f"error: unknown variant(s) {unknown}; choose from {list(variants)}")
+    return chosen
+
+
+def run_all(jobs, tag):
+    """Run ``jobs`` [(label, folder, command)] one after another with train.py (the
+    command's resume flag already set): a finished folder is skipped, a folder without
+    latest.ckpt that exists is a failed start left for the user to look at."""
+    for label, folder, command in jobs:
+        if finished(folder):
+            print(f"[{tag}] {label}: done ({folder})")
+            continue
+        if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, "latest.ckpt")):
+            print(f"[{tag}] {label}: '{folder}' exists without a latest.ckpt (a failed "
+                  f"start?); remove it to train this run")
+            continue
+        print(f"[{tag}] {label}: {' '.join(command[1:])}", flush=True)
+        started = time.time()
+        subprocess.run(command, cwd=ROOT, check=True)
+        print(f"[{tag}] {label}: {time.time() - started:.0f} s", flush=True)
+
+
+def summary(values):
+    """(mean, spread = max - min) of the values that are not None; (None, None) if none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return sum(values) / len(values), max(values) - min(values)
+
+
+def cell(mean, spread, digits=3):
+    """'+m ± h' with h half the spread; '-' for no value."""
+    return "-" if mean is None else f"{mean:+.{digits}f} ± {spread / 2:.{digits}f}"

@@ -1,0 +1,82 @@
+"""The recipe study runner (research/recipe.py): one command per variant and seed with
+the three val sets, resumable, and a report of the last validation over seeds."""
+import argparse
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("recipe", os.path.join(ROOT, "research", "recipe.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def args_for(out, **extra):
+    values = dict(iters=900, batch_size=16, lr_patch_size=64, val_every=300, train_dir="t",
+                  val_dir="v", benchmarks="b", out=str(out), seeds="0,1", variants="")
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+def test_train_command_has_the_variant_the_budget_and_three_val_sets(tmp_path):
+    runner = load_runner()
+    args = args_for(tmp_path)
+    name = "cosine 2e-3 patch 128 batch 4"
+    folder = runner.run_folder(args.out, args.iters, name, 1)
+    command = runner.train_command(args, name, 1, folder)
+    flags = dict(zip(command[2::2], command[3::2]))
+    assert flags["--val_dir"] == ",".join(["v", os.path.join("b", "Set5"), os.path.join("b", "Set14")])
+    assert (flags["--lr_schedule"], flags["--lr"], flags["--total_iters"]) == ("cosine", "0.002", "900")
+    assert (flags["--lr_patch_size"], flags["--batch_size"]) == ("128", "4")  # the variant's
+    assert folder.endswith(os.path.join("iters900", "cosine_2e_3_patch_128_batch_4", "seed1"))
+    assert "--resume" not in command
+    os.makedirs(folder)
+    open(os.path.join(folder, "latest.ckpt"), "wb").close()
+    assert runner.train_command(args, name, 1, folder)[-2:] == [
+        "--resume", os.path.join(folder, "latest.ckpt")]
+    anneal = runner.train_command(args, "cosine 2e-3 E512 anneal", 0, folder)
+    assert dict(zip(anneal[2::2], anneal[3::2]))["--temperature_anneal_iters"] == "300"
+
+
+def fake_run(folder, gains, speed):
+    """A finished run whose last validation has the given PSNR-Y gains per set (bicubic 30)."""
+    os.makedirs(folder)
+    sets = {name: {"psnr_y": 30.0 + g, "bicubic_psnr_y": 30.0} for name, g in gains.items()}
+    first = next(iter(sets.values()))
+    early = {"iteration": 1, **first, "sets": {n: {"psnr_y": 0.0, "bicubic_psnr_y": 30.0} for n in sets}}
+    with open(os.path.join(folder, "history.json"), "w") as handle:
+        json.dump({"val": [early, {"iteration": 2, **first, "sets": sets}]}, handle)
+    with open(os.path.join(folder, "train.log"), "w") as handle:
+        handle.write(f"iter 2/2 | loss 0.1 | lr 1e-3 | {speed} it/s | x\ndone: 2 iterations\n")
+
+
+def test_report_takes_the_last_validation_and_the_spread_over_seeds(tmp_path):
+    runner = load_runner()
+    args = args_for(tmp_path, iters=2)
+    fake_run(runner.run_folder(args.out, 2, "cosine 2e-3", 0),
+             {"data_val": 1.0, "Set5": 2.0, "Set14": 0.5}, speed=20.0)
+    fake_run(runner.run_folder(args.out, 2, "cosine 2e-3", 1),
+             {"data_val": 1.2, "Set5": 2.4, "Set14": 0.7}, speed=10.0)
+    os.makedirs(runner.run_folder(args.out, 2, "cosine 1e-3", 0))   # unfinished: not reported
+    runner.report(args)
+    rows = json.load(open(os.path.join(args.out, "iters2", "recipe.json")))
+    assert [r["variant"] for r in rows] == ["cosine 2e-3"]
+    row = rows[0]
+    assert row["seeds"] == [0, 1]
+    assert row["Set5_gain_y"] == pytest.approx(2.2) and row["Set5_gain_y_spread"] == pytest.approx(0.4)
+    assert row["val_psnr_y"] == pytest.approx(31.1) and row["Set14_gain_y"] == pytest.approx(0.6)
+    assert row["ms_per_iter"] == pytest.approx(75.0)       # 50 ms and 100 ms
+    table = open(os.path.join(args.out, "iters2", "recipe.md")).read()
+    assert "| cosine 2e-3 | 2 | 31.100 | +1.100 ± 0.100 | 32.200 | +2.200 ± 0.200 |" in table
+
+
+def test_report_without_finished_runs_is_one_line(tmp_path):
+    runner = load_runner()
+    with pytest.raises(SystemExit, match="no finished run"):
+        runner.report(args_for(tmp_path, iters=2))
