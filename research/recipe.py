@@ -1,7 +1,8 @@
 """Which training recipe makes the x2 checkpoint good on Set5 and Set14? (issue 29)
 
-    python research/recipe.py train  --iters N [--seeds 0,1] [--variants a,b] [--out runs/recipe]
-    python research/recipe.py report --iters N [--out runs/recipe]
+    python research/recipe.py train  --iters N [--seeds 0,1] [--variants a,b]
+                                     [--degradation bicubic|challenge] [--out runs/recipe]
+    python research/recipe.py report --iters N [--degradation ...] [--out runs/recipe]
 
 ``train`` runs train.py once per (variant, seed) with one budget: the x2 preset
 (configs/asconvsr_x2.yaml) at batch 16 x LR patch 64, plus the overrides in VARIANTS.
@@ -9,10 +10,14 @@ Every run validates on three sets (train.py's ``val_dir`` list): the val photos 
 which alone choose best.ckpt, then Set5 and Set14, which are only reported. A finished
 run (train.log says "done:") is skipped, an interrupted one resumes from its
 latest.ckpt: rerun the same command. Runs land in OUT/itersN/VARIANT/seedS.
+With ``--degradation challenge`` (issue 32) the runs train on the NTIRE 2023 kit's LR
+(Pillow bicubic + JPEG q90) and validate with it (val_protocol challenge: crop 0), in
+OUT/itersN_challenge; the "finetune" variants start from the shipped clean checkpoint.
 
 ``report`` reads each finished run's history.json: the last validation (at the end of
 the budget, not the best one, so no test set picks anything) gives PSNR-Y and its gain
-over MATLAB bicubic per set; per variant the mean over seeds and the spread (max - min),
+over MATLAB bicubic per set (RGB with --degradation challenge, the kit's ranking metric); per variant the
+mean over seeds and the spread (max - min),
 and the training speed from train.log's it/s. A difference inside the spread is a tie.
 It writes OUT/itersN/recipe.md and recipe.json.
 """
@@ -47,16 +52,23 @@ VARIANTS = {
     "cosine 2e-3 patch 128 batch 4": {**COSINE, "lr_patch_size": 128, "batch_size": 4},
     "cosine 2e-3 E512 anneal": {**COSINE, "num_kernels": 512, "temperature": 1.0,
                                 "temperature_start": 30.0, "temperature_anneal_iters": "third"},
+    # fine-tuning the shipped clean checkpoints (issue 32: fine-tune or from scratch?)
+    "finetune cosine 5e-4": {**COSINE, "lr": 5e-4,
+                             "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
+    "finetune cosine 5e-4 plain": {**COSINE, "lr": 5e-4, "block_type": "plain",
+                                   "init_weights": "pretrained/plainconv_x2_baseline/"
+                                                   "plainconv_x2_baseline.ckpt"},
 }
 SET_NAMES = ("val", "Set5", "Set14")
 
 
-def budget_folder(out, iters):
-    return os.path.join(out, f"iters{iters}")
+def budget_folder(out, iters, degradation="bicubic"):
+    suffix = "" if degradation == "bicubic" else f"_{degradation}"
+    return os.path.join(out, f"iters{iters}{suffix}")
 
 
-def run_folder(out, iters, name, seed):
-    return os.path.join(budget_folder(out, iters), slug(name), f"seed{seed}")
+def run_folder(out, iters, name, seed, degradation="bicubic"):
+    return os.path.join(budget_folder(out, iters, degradation), slug(name), f"seed{seed}")
 
 
 def flag_value(value, iters):
@@ -76,6 +88,8 @@ def train_command(args, name, seed, folder):
                "--ckpt_every", str(min(1000, args.iters)), "--log_every", "200",
                "--seed", str(seed), "--train_dir", args.train_dir,
                "--val_dir", ",".join(val_dirs), "--output_dir", folder, *flags]
+    if args.degradation == "challenge":
+        command += ["--degradation", "challenge", "--val_protocol", "challenge"]
     return command + resume_flags(folder)
 
 
@@ -83,18 +97,20 @@ def train_all(args):
     jobs = []
     for seed in (int(s) for s in args.seeds.split(",")):    # seed-major
         for name in selected(args.variants, VARIANTS):
-            folder = run_folder(args.out, args.iters, name, seed)
+            folder = run_folder(args.out, args.iters, name, seed, args.degradation)
             jobs.append((f"{name} seed {seed}", folder, train_command(args, name, seed, folder)))
     run_all(jobs, "recipe")
 
 
-def run_figures(folder):
-    """{set: {'psnr_y', 'gain_y'}} at the run's last validation, and the training speed
-    (ms per iteration, from train.log's it/s lines; validation excluded)."""
+def run_figures(folder, channel):
+    """{set: {'psnr', 'gain'}} on ``channel`` ('y' or 'rgb') at the run's last validation,
+    and the training speed (ms per iteration, from train.log's it/s lines; validation
+    excluded)."""
     with open(os.path.join(folder, "history.json"), encoding="utf-8") as handle:
         last = json.load(handle)["val"][-1]
     sets = list(last["sets"].values())       # in val_dir order: val photos, Set5, Set14
-    figures = {name: {"psnr_y": f["psnr_y"], "gain_y": f["psnr_y"] - f["bicubic_psnr_y"]}
+    figures = {name: {"psnr": f[f"psnr_{channel}"],
+                      "gain": f[f"psnr_{channel}"] - f[f"bicubic_psnr_{channel}"]}
                for name, f in zip(SET_NAMES, sets)}
     with open(os.path.join(folder, "train.log"), encoding="utf-8") as handle:
         speeds = [float(v) for v in re.findall(r"\| ([\d.]+) it/s \|", handle.read())]
@@ -102,42 +118,49 @@ def run_figures(folder):
 
 
 def report(args):
-    rows = []
+    rows, channel = [], "rgb" if args.degradation == "challenge" else "y"
     for name in VARIANTS:
-        base = os.path.dirname(run_folder(args.out, args.iters, name, 0))
+        base = os.path.dirname(run_folder(args.out, args.iters, name, 0, args.degradation))
         seeds = sorted(d for d in os.listdir(base) if d.startswith("seed")) \
             if os.path.isdir(base) else []
         folders = [os.path.join(base, d) for d in seeds if finished(os.path.join(base, d))]
         if not folders:
             continue
-        per_seed = [run_figures(folder) for folder in folders]
+        per_seed = [run_figures(folder, channel) for folder in folders]
         row = {"variant": name, "seeds": [int(os.path.basename(f)[4:]) for f in folders],
-               "iterations": args.iters, "overrides": VARIANTS[name]}
+               "iterations": args.iters, "degradation": args.degradation,
+               "channel": channel, "overrides": VARIANTS[name]}
         for set_name in SET_NAMES:
-            for key in ("psnr_y", "gain_y"):
+            for key in ("psnr", "gain"):
                 row[f"{set_name}_{key}"], row[f"{set_name}_{key}_spread"] = summary(
                     [figures[set_name][key] for figures, _ in per_seed])
         row["ms_per_iter"], _ = summary([speed for _, speed in per_seed])
         rows.append(row)
     if not rows:
-        sys.exit(f"error: no finished run under '{budget_folder(args.out, args.iters)}'; "
+        sys.exit(f"error: no finished run under "
+                 f"'{budget_folder(args.out, args.iters, args.degradation)}'; "
                  f"run the train action first")
-    write_outputs(rows, budget_folder(args.out, args.iters))
+    write_outputs(rows, budget_folder(args.out, args.iters, args.degradation))
 
 
 def write_outputs(rows, folder):
-    header = "".join(f" {s} PSNR-Y | {s} gain |" for s in SET_NAMES)
+    channel = "RGB" if rows[0]["channel"] == "rgb" else "Y"
+    header = "".join(f" {s} PSNR-{channel} | {s} gain |" for s in SET_NAMES)
     lines = ["| variant | seeds |" + header + " ms/iter |",
              "|" + " --- |" * (3 + 2 * len(SET_NAMES))]
     for r in rows:
-        values = "".join(f" {r[f'{s}_psnr_y']:.3f} | {cell(r[f'{s}_gain_y'], r[f'{s}_gain_y_spread'])} |"
+        values = "".join(f" {r[f'{s}_psnr']:.3f} | {cell(r[f'{s}_gain'], r[f'{s}_gain_spread'])} |"
                          for s in SET_NAMES)
         speed = "-" if r["ms_per_iter"] is None else f"{r['ms_per_iter']:.0f}"
         lines.append(f"| {r['variant']} | {len(r['seeds'])} |{values} {speed} |")
+    protocol = ("the NTIRE 2023 kit's LR (Pillow bicubic + JPEG q90), crop 0, gain over the "
+                "bicubic of that LR" if channel == "RGB" else
+                "MATLAB-bicubic LR, crop = scale, gain over MATLAB bicubic")
     lines += ["", f"{rows[0]['iterations']} iterations of batch 16 x LR patch 64 (unless the "
-              "variant says otherwise); PSNR-Y (dB, mean over seeds) at the last validation "
-              "and its gain over MATLAB bicubic, ± half the spread (max - min) over seeds; "
-              "ms/iter: training steps only, mean of train.log's it/s."]
+              f"variant says otherwise), {rows[0]['degradation']} training LR; PSNR-{channel} "
+              f"(dB, mean over seeds) at the last validation and its gain ({protocol}), "
+              "± half the spread (max - min) over seeds; ms/iter: training steps only, mean "
+              "of train.log's it/s."]
     with open(os.path.join(folder, "recipe.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(folder, "recipe.json"), "w", encoding="utf-8") as handle:
@@ -154,6 +177,9 @@ def main():
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--lr_patch_size", type=int, default=64)
     parser.add_argument("--val_every", type=int, default=2000)
+    parser.add_argument("--degradation", default="bicubic", choices=["bicubic", "challenge"],
+                        help="training LR and val protocol: MATLAB bicubic, or the NTIRE "
+                             "2023 kit's (Pillow bicubic + JPEG q90, validated as the kit scores)")
     parser.add_argument("--train_dir", default="data/train")
     parser.add_argument("--val_dir", default="data/val", help="the val photos (choose best.ckpt)")
     parser.add_argument("--benchmarks", default=BENCHMARKS,

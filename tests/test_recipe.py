@@ -19,7 +19,8 @@ def load_runner():
 
 def args_for(out, **extra):
     values = dict(iters=900, batch_size=16, lr_patch_size=64, val_every=300, train_dir="t",
-                  val_dir="v", benchmarks="b", out=str(out), seeds="0,1", variants="")
+                  val_dir="v", benchmarks="b", out=str(out), seeds="0,1", variants="",
+                  degradation="bicubic")
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -47,7 +48,8 @@ def test_train_command_has_the_variant_the_budget_and_three_val_sets(tmp_path):
 def fake_run(folder, gains, speed):
     """A finished run whose last validation has the given PSNR-Y gains per set (bicubic 30)."""
     os.makedirs(folder)
-    sets = {name: {"psnr_y": 30.0 + g, "bicubic_psnr_y": 30.0} for name, g in gains.items()}
+    sets = {name: {"psnr_y": 30.0 + g, "bicubic_psnr_y": 30.0, "psnr_rgb": 29.0 + g / 2,
+                   "bicubic_psnr_rgb": 29.0} for name, g in gains.items()}
     first = next(iter(sets.values()))
     early = {"iteration": 1, **first, "sets": {n: {"psnr_y": 0.0, "bicubic_psnr_y": 30.0} for n in sets}}
     with open(os.path.join(folder, "history.json"), "w") as handle:
@@ -69,8 +71,8 @@ def test_report_takes_the_last_validation_and_the_spread_over_seeds(tmp_path):
     assert [r["variant"] for r in rows] == ["cosine 2e-3"]
     row = rows[0]
     assert row["seeds"] == [0, 1]
-    assert row["Set5_gain_y"] == pytest.approx(2.2) and row["Set5_gain_y_spread"] == pytest.approx(0.4)
-    assert row["val_psnr_y"] == pytest.approx(31.1) and row["Set14_gain_y"] == pytest.approx(0.6)
+    assert row["Set5_gain"] == pytest.approx(2.2) and row["Set5_gain_spread"] == pytest.approx(0.4)
+    assert row["val_psnr"] == pytest.approx(31.1) and row["Set14_gain"] == pytest.approx(0.6)
     assert row["ms_per_iter"] == pytest.approx(75.0)       # 50 ms and 100 ms
     table = open(os.path.join(args.out, "iters2", "recipe.md")).read()
     assert "| cosine 2e-3 | 2 | 31.100 | +1.100 ± 0.100 | 32.200 | +2.200 ± 0.200 |" in table
@@ -80,3 +82,19 @@ def test_report_without_finished_runs_is_one_line(tmp_path):
     runner = load_runner()
     with pytest.raises(SystemExit, match="no finished run"):
         runner.report(args_for(tmp_path, iters=2))
+
+
+def test_challenge_runs_train_and_validate_as_the_kit_and_report_rgb(tmp_path):
+    runner = load_runner()
+    args = args_for(tmp_path, iters=2, degradation="challenge")
+    folder = runner.run_folder(args.out, 2, "finetune cosine 5e-4", 0, "challenge")
+    assert os.path.join("iters2_challenge", "finetune_cosine_5e_4") in folder
+    flags = dict(zip(*[iter(runner.train_command(args, "finetune cosine 5e-4", 0, folder)[2:])] * 2))
+    assert (flags["--degradation"], flags["--val_protocol"]) == ("challenge", "challenge")
+    assert flags["--init_weights"] == "pretrained/asconvsr_x2/asconvsr_x2.ckpt"
+    assert os.path.isfile(os.path.join(ROOT, flags["--init_weights"]))
+    fake_run(folder, {"data_val": 1.0, "Set5": 2.0, "Set14": 0.5}, speed=20.0)
+    runner.report(args)
+    row, = json.load(open(os.path.join(args.out, "iters2_challenge", "recipe.json")))
+    assert row["channel"] == "rgb" and row["Set5_gain"] == pytest.approx(1.0)   # the RGB gain
+    assert "PSNR-RGB" in open(os.path.join(args.out, "iters2_challenge", "recipe.md")).read()

@@ -453,3 +453,25 @@ def test_resume_continues_the_cosine_schedule(tmp_path):
     current = float(resumed.optimizer.get_lr().asnumpy())
     assert current == pytest.approx(schedule.value_at(3), rel=1e-5)
     assert current < schedule.value_at(0) * 0.95                     # not the start again
+
+
+def test_challenge_val_protocol_uses_the_kits_lr_and_crop_0(photos):
+    """Validation of a model trained for the challenge scores what eval.py --protocol
+    challenge scores: the kit's LR (Pillow bicubic + JPEG q90) and no border crop."""
+    from src.config import load_config
+    from src.data.dataset import load_eval_pairs
+    from src.data.degrade import challenge_lr
+    from src.engine.trainer import Validator
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    cfg = load_config(overrides={"channels": 8, "num_kernels": 4, "val_dir": photos[1],
+                                 "val_protocol": "challenge"})
+    validator = Validator(cfg, build_model(AsConvSRConfig.from_dict(cfg)))
+    name, lr, hr = load_eval_pairs(photos[1], 2)[0][0]
+    assert validator.crop_border == 0
+    first = validator.sets[validator.first][0]
+    assert first[0] == name
+    np.testing.assert_array_equal(first[1], challenge_lr(hr, 2))
+    assert not np.array_equal(first[1], lr)                       # not the MATLAB bicubic
+    standard = Validator(load_config(overrides={**cfg, "val_protocol": "standard"}),
+                         build_model(AsConvSRConfig.from_dict(cfg)))
+    assert standard.crop_border == 2

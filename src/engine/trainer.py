@@ -203,17 +203,22 @@ def val_sets(cfg):
 
 
 class Validator:
-    """Whole-image validation on each val set with the metric code eval.py uses.
+    """Whole-image validation on each val set with the metric code eval.py uses, LR and
+    crop as ``val_protocol`` says (eval.py's standard or challenge protocol).
     Calling it returns {set name: mean metrics}, in the order of ``val_dir``."""
 
     def __init__(self, cfg, net):
         from src.data.dataset import load_eval_pairs
         from src.evaluate import make_predictor, measurable_pairs
+        from src.data.degrade import challenge_lr
+        challenge = cfg.val_protocol == "challenge"
         self.scale = cfg.scale
-        self.crop_border = cfg.scale if cfg.val_crop_border < 0 else cfg.val_crop_border
+        self.crop_border = cfg.val_crop_border if cfg.val_crop_border >= 0 else (
+            0 if challenge else cfg.scale)
         self.sets = {}
         for name, folder, lr_folder in val_sets(cfg):
-            pairs, _ = load_eval_pairs(folder, cfg.scale, lr_folder)
+            pairs, _ = load_eval_pairs(folder, cfg.scale, lr_folder,
+                                       make_lr=challenge_lr if challenge else None)
             if not pairs:
                 raise ConfigError(f"val_dir '{folder}' has no readable image; run "
                                   f"scripts/prepare_data.sh, drop it from --val_dir, or "
