@@ -28,20 +28,20 @@ def args_for(out, **extra):
 def test_train_command_has_the_variant_the_budget_and_three_val_sets(tmp_path):
     runner = load_runner()
     args = args_for(tmp_path)
-    name = "cosine 2e-3 patch 128 batch 4"
+    name = "cosine 1e-3 patch 128 batch 4"
     folder = runner.run_folder(args.out, args.iters, name, 1)
     command = runner.train_command(args, name, 1, folder)
     flags = dict(zip(command[2::2], command[3::2]))
     assert flags["--val_dir"] == ",".join(["v", os.path.join("b", "Set5"), os.path.join("b", "Set14")])
-    assert (flags["--lr_schedule"], flags["--lr"], flags["--total_iters"]) == ("cosine", "0.002", "900")
+    assert (flags["--lr_schedule"], flags["--lr"], flags["--total_iters"]) == ("cosine", "0.001", "900")
     assert (flags["--lr_patch_size"], flags["--batch_size"]) == ("128", "4")  # the variant's
-    assert folder.endswith(os.path.join("iters900", "cosine_2e_3_patch_128_batch_4", "seed1"))
+    assert folder.endswith(os.path.join("iters900", "cosine_1e_3_patch_128_batch_4", "seed1"))
     assert "--resume" not in command
     os.makedirs(folder)
     open(os.path.join(folder, "latest.ckpt"), "wb").close()
     assert runner.train_command(args, name, 1, folder)[-2:] == [
         "--resume", os.path.join(folder, "latest.ckpt")]
-    anneal = runner.train_command(args, "cosine 2e-3 E512 anneal", 0, folder)
+    anneal = runner.train_command(args, "cosine 1e-3 E512 anneal", 0, folder)
     assert dict(zip(anneal[2::2], anneal[3::2]))["--temperature_anneal_iters"] == "300"
 
 
