@@ -82,14 +82,14 @@ class ModelRunner:
 
 
 class MindSporeRunner(ModelRunner):
-    """Runs ``self.cells[kind]`` (Cells or GraphCells) on MindSpore tensors."""
+    """Runs ``self.graphs[kind]`` (Cells or GraphCells) on MindSpore tensors."""
 
     def _inputs(self, kind, arrays):
         return [as_tensor(a) for a in arrays]
 
     def _execute(self, kind, inputs):
         import mindspore as ms
-        out = self.cells[kind](*inputs)
+        out = self.graphs[kind](*inputs)
         if ms.get_context("device_target") == "CPU":
             return out.asnumpy()       # no synchronize on CPU; the host copy waits instead
         ms.runtime.synchronize()
@@ -119,14 +119,14 @@ class CheckpointRunner(MindSporeRunner):
                          pooled_shape(model_cfg) if pooling else None, graph_kinds=kinds,
                          model_cfg=model_cfg)
         training = net.training
-        self.cells = {kind: deploy_from_training(net, kind) for kind in kinds}
+        self.graphs = {kind: deploy_from_training(net, kind) for kind in kinds}
         net.set_train(training)
         if fp16:
             # The stats graph stays float32: its per-block sums over a whole tile can
             # pass float16's largest number (65504).
             from src.engine.amp import half_precision_inference
             for kind in set(kinds) - {"stats"}:
-                self.cells[kind] = half_precision_inference(self.cells[kind])
+                self.graphs[kind] = half_precision_inference(self.graphs[kind])
             self.precision = "float16"
 
     @property
@@ -141,7 +141,24 @@ class CheckpointRunner(MindSporeRunner):
         return f"MindSpore {mode}, {ms.get_context('device_target')}"
 
 
-class MindirRunner(MindSporeRunner):
+class ExportRunner(ModelRunner):
+    """An export: the graphs its metadata names, each loaded by the subclass's ``_load``."""
+
+    def __init__(self, path, metadata):
+        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
+        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds,
+                         model_cfg=model_config(metadata))
+        self.graphs = {}
+        for kind in kinds:
+            file = graph_path(path, metadata, kind) if kind != "full" else path
+            require_file(file, kind)
+            self.graphs[kind] = self._load(file)
+
+    def _load(self, file):
+        raise NotImplementedError
+
+
+class MindirRunner(MindSporeRunner, ExportRunner):
     """An exported MINDIR (and its tile/stats MINDIRs), through ms.load + nn.GraphCell."""
 
     kind = "mindir"
@@ -149,50 +166,55 @@ class MindirRunner(MindSporeRunner):
 
     def __init__(self, path, metadata):
         import mindspore as ms
-        from mindspore import nn
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
-        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds,
-                         model_cfg=model_config(metadata))
         self.engine = f"MindSpore GraphCell, {ms.get_context('device_target')}"
-        self.cells = {}
-        for kind in kinds:
-            file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
-            try:
-                self.cells[kind] = nn.GraphCell(ms.load(file))
-            except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
-                raise DeployError(unreadable_model(file, err)) from None
+        super().__init__(path, metadata)
+
+    def _load(self, file):
+        return load_mindir(file)
 
 
-class OnnxRunner(ModelRunner):
+class OnnxRunner(ExportRunner):
     """An exported ONNX model (and its tile/stats graphs) through ONNX Runtime."""
 
     kind = "onnx"
 
     def __init__(self, path, metadata, providers=None):
         import onnxruntime as ort
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
-        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds,
-                         model_cfg=model_config(metadata))
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        providers = providers or ["CPUExecutionProvider"]
-        self.engine = f"ONNX Runtime {ort.__version__}, {providers[0]}"
-        self.sessions = {}
-        for kind in kinds:
-            file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
-            try:
-                self.sessions[kind] = ort.InferenceSession(file, options, providers=providers)
-            except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
-                raise DeployError(unreadable_model(file, err)) from None
+        self.providers = providers or ["CPUExecutionProvider"]
+        self.engine = f"ONNX Runtime {ort.__version__}, {self.providers[0]}"
+        super().__init__(path, metadata)
+
+    def _load(self, file):
+        return onnx_session(file, self.providers)
 
     def _inputs(self, kind, arrays):
-        names = [item.name for item in self.sessions[kind].get_inputs()]
+        names = [item.name for item in self.graphs[kind].get_inputs()]
         return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(names, arrays)}
 
     def _execute(self, kind, inputs):
-        return self.sessions[kind].run(None, inputs)[0]     # returns when finished
+        return self.graphs[kind].run(None, inputs)[0]       # returns when finished
+
+
+def load_mindir(file):
+    """nn.GraphCell of a MINDIR file; one-line DeployError naming it when unloadable."""
+    import mindspore as ms
+    from mindspore import nn
+    try:
+        return nn.GraphCell(ms.load(file))
+    except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
+        raise DeployError(unreadable_model(file, err)) from None
+
+
+def onnx_session(file, providers=("CPUExecutionProvider",)):
+    """ONNX Runtime session of an ONNX file (its warnings off); one-line DeployError
+    naming it when unloadable."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(file, options, providers=list(providers))
+    except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
+        raise DeployError(unreadable_model(file, err)) from None
 
 
 def require_file(path, kind):
