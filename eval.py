@@ -249,7 +249,7 @@ def runtime_note(predict):
             f"{predict.describe()['inference']}; an untimed warm-up run on the first image")
     if runner.compiles_per_shape:
         return note + " and on each new input size keeps graph compilation out of it"
-    if "PyNative" in runner.engine:
+    if runner.eager:
         return note + "; PyNative: includes Python's per-operator dispatch (--mode graph " \
                       "for the compiled model's time)"
     return note
@@ -350,8 +350,6 @@ def open_predictor(cfg, extras, explicit):
     uint8 predictor, whole image or in --tile tiles."""
     from src.deploy.predictor import Predictor
     from src.deploy.runners import open_model
-    if extras.tile < 0:
-        raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
     return Predictor(open_model(extras.ckpt_path, cfg, explicit, fp16=extras.fp16), extras.tile)
 
 
@@ -363,6 +361,8 @@ def main(argv=None):
     from src.deploy.runners import model_scale
     scale = model_scale(extras.ckpt_path, cfg, explicit)     # an export's own, before loading
     crop = border_crop(scale, extras)
+    if extras.tile < 0:
+        raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
     runtime_ms = given_runtime(extras)
     check_outputs(sets, extras, scale)
     if extras.fp16:

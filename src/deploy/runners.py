@@ -37,6 +37,7 @@ class ModelRunner:
     kind = None                  # checkpoint | mindir | onnx
     precision = "float32"
     compiles_per_shape = False   # a new input size compiles (eval.py warms it up first)
+    eager = False                # operator by operator (PyNative): timings include dispatch
 
     def __init__(self, path, scale, unshuffle, halo, pooled, fixed_size=None,
                  graph_kinds=("full",), model_cfg=None):
@@ -67,7 +68,7 @@ class ModelRunner:
         return self._run("stats", x, interior, pooled)
 
     def _run(self, kind, *arrays):
-        """Graph ``kind`` on numpy arrays -> numpy float32; its run time added to forward_ms."""
+        """Graph ``kind`` on numpy arrays -> a numpy array; its run time added to forward_ms."""
         inputs = self._inputs(kind, arrays)
         start = time.perf_counter()
         out = self._execute(kind, inputs)
@@ -130,15 +131,19 @@ class CheckpointRunner(MindSporeRunner):
             self.precision = "float16"
 
     @property
-    def compiles_per_shape(self):
+    def eager(self):
         import mindspore as ms
-        return ms.get_context("mode") == ms.GRAPH_MODE
+        return ms.get_context("mode") != ms.GRAPH_MODE
+
+    @property
+    def compiles_per_shape(self):
+        return not self.eager
 
     @property
     def engine(self):
         import mindspore as ms
-        mode = "graph" if ms.get_context("mode") == ms.GRAPH_MODE else "PyNative"
-        return f"MindSpore {mode}, {ms.get_context('device_target')}"
+        return f"MindSpore {'PyNative' if self.eager else 'graph'}, " \
+               f"{ms.get_context('device_target')}"
 
 
 class ExportRunner(ModelRunner):
