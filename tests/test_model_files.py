@@ -148,3 +148,20 @@ def test_mislabelled_export_is_the_same_line_in_infer_py(tmp_path, exported, cas
     result = run_infer("--model", model, "--input", image, "--output", str(tmp_path / "o.png"))
     one_line_error(result, model, fragment)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_an_exports_scale_comes_from_its_metadata_before_loading(tmp_path):
+    """eval.py makes the LR before the model loads: an x3 export under the default
+    config (scale 2) is still evaluated at x3; a contradicting --scale is refused."""
+    from src.config import load_config
+    from src.deploy.metadata import FORMAT
+    from src.deploy.network import DeployError
+    from src.deploy.runners import model_scale
+    model = tmp_path / "x3.mindir"
+    model.write_bytes(b"not loaded here")
+    (tmp_path / "x3.mindir.json").write_text(json.dumps({"format": FORMAT, "scale": 3}))
+    cfg = load_config()
+    assert cfg.scale == 2 and model_scale(str(model), cfg) == 3
+    assert model_scale(str(tmp_path / "run.ckpt"), cfg) == 2         # a checkpoint: its config
+    with pytest.raises(DeployError, match="--scale 2 disagrees"):
+        model_scale(str(model), cfg, explicit_keys={"scale"})
