@@ -1,9 +1,15 @@
-"""Evaluate an AsConvSR checkpoint: PSNR/SSIM (Y and RGB) against bicubic, per image and per set.
+"""Evaluate an AsConvSR model (.ckpt, .mindir or .onnx): PSNR/SSIM (Y and RGB) against bicubic, per image and per set.
 
     python eval.py --model runs/asconvsr_x2/best.ckpt [--data_dir DIR ...] [--lr_dir DIR ...]
                    [--json OUT.json] [--save_dir DIR] [--compare DIR] [--crop_border N]
-                   [--config_path YAML] [--overwrite] [--quiet] [--key value ...]
-                   [--protocol challenge [--runtime_ms MS | measure]]
+                   [--tile N] [--fp16] [--config_path YAML] [--overwrite] [--quiet]
+                   [--protocol challenge [--runtime_ms MS | measure]] [--key value ...]
+
+MODEL: a training checkpoint (.ckpt, with its config.yaml), or a .mindir / .onnx that
+export.py wrote (its metadata says the scale). All three are predicted by infer.py's
+runners (src/deploy), whole image unless --tile N, so their figures compare; the table
+and the JSON say which kind of file was scored, how (whole image or tiles) and in
+which precision.
 
 --protocol challenge scores as the NTIRE 2023 RTSR kit does (src/challenge.py): LR by
 Pillow bicubic then JPEG quality 90 (unless --lr_dir), crop_border 0, and the
@@ -15,7 +21,7 @@ JSON) that exists unless --overwrite. Rows are named by file name; x.png and x.j
 saved as x_png.png and x_jpg.png. Unreadable images and images too small for the
 border crop and SSIM are skipped, by name.
 
-Config: default_config.yaml < --config_path (or, without it, the config.yaml beside the
+Config: default_config.yaml < --config_path (or, without it, the config.yaml beside a
 checkpoint, as train.py writes it) < --key value flags. So ``--scale 3`` or
 ``--device_target GPU`` work as everywhere else. Without --data_dir the config's val_dir
 is evaluated. ``--mode graph`` (the default) compiles one graph per input size, excluded
@@ -30,11 +36,13 @@ import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
-from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
+from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refuse_fp16,
+                            warn_changed_model_keys)
 
 def extra_args(parser):
     parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
-                        help="checkpoint (.ckpt) to evaluate (--ckpt_path: the same)")
+                        help="model to evaluate: a .ckpt (with its config.yaml), or a .mindir "
+                             "/ .onnx from export.py (--ckpt_path: the same)")
     parser.add_argument("--data_dir", action="append", default=None,
                         help="folder of HR images; repeat for several sets (default: val_dir)")
     parser.add_argument("--lr_dir", action="append", default=None,
@@ -58,8 +66,11 @@ def extra_args(parser):
     parser.add_argument("--runtime_runs", type=int, default=10,
                         help="timed runs for --runtime_ms measure (after 3 warm-ups)")
     parser.add_argument("--fp16", action="store_true",
-                        help="run the network in float16 (MindSpore O2, GPU/Ascend only); "
+                        help="run a .ckpt model in float16 (MindSpore O2, GPU/Ascend only); "
                              "metrics are computed on the rounded output as always")
+    parser.add_argument("--tile", type=int, default=0,
+                        help="predict in tiles of N LR pixels as infer.py does (results equal "
+                             "the whole image's up to float rounding); 0: whole image")
 
 
 def resolve_config(argv):
@@ -132,8 +143,11 @@ def saved_names(data_dir):
 
 
 def mean_macs(model_cfg, pairs):
-    """Mean MACs per image of the set (the LR padded to a multiple of unshuffle)."""
+    """Mean MACs per image of the set (the LR padded to a multiple of unshuffle); None
+    when the model's config is unknown (an export without metadata)."""
     from src.model.complexity import count_macs
+    if model_cfg is None:
+        return None
     u = model_cfg.unshuffle
     sizes = [(-(-lr.shape[0] // u) * u, -(-lr.shape[1] // u) * u) for _, lr, _ in pairs]
     return int(round(sum(count_macs(model_cfg, h, w) for h, w in sizes) / len(sizes)))
@@ -156,21 +170,23 @@ def load_set(data_dir, lr_dir, scale, crop, make_lr=None):
     return pairs, skipped + small
 
 
-def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress,
-                 protocol):
+def evaluate_set(predict, data_dir, lr_dir, crop, out_dirs, title, progress, protocol):
     """Evaluate one folder; print its table (and its challenge score); return its JSON block."""
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
-    pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop, protocol.get("make_lr"))
+    scale = predict.runner.scale
+    pairs, skipped = load_set(data_dir, lr_dir, scale, crop, protocol.get("make_lr"))
     if not pairs:
         raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
                           f"skipped); point --data_dir at a folder of HR images")
-    on_image = (image_writer(*out_dirs, model_cfg.scale, saved_names(data_dir))
+    on_image = (image_writer(*out_dirs, scale, saved_names(data_dir))
                 if any(out_dirs) else None)
-    rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image, progress)
-    print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
+    rows, mean = evaluate_pairs(predict, pairs, scale, crop, on_image, progress)
+    print(format_table(f"{title} ({data_dir}) [{predict.label()}]", rows, mean, skipped),
+          flush=True)
     block = {"name": title, "data_dir": data_dir, "lr_dir": lr_dir, "num_images": len(rows),
              "num_skipped": len(skipped), "skipped": [describe_skipped(s) for s in skipped],
-             "macs_per_image": mean_macs(model_cfg, pairs), "images": rows, "mean": mean}
+             "macs_per_image": mean_macs(predict.runner.model_cfg, pairs), "images": rows,
+             "mean": mean}
     if "runtime_ms" in protocol:
         from src.challenge import format_score, score_block
         block["challenge"] = score_block(mean, protocol["runtime_ms"], protocol["runtime_source"])
@@ -226,14 +242,17 @@ def check_outputs(sets, extras, scale):
         check_writable_folder(os.path.dirname(os.path.abspath(extras.json)), "--json")
 
 
-def runtime_note(mode):
+def runtime_note(predict):
     """How the ms column was measured (printed under the tables)."""
-    note = ("ms: model forward per image, batch 1, whole image; an untimed warm-up run on "
-            "the first image")
-    if mode == "graph":
+    runner = predict.runner
+    note = (f"ms: time inside the model's graphs per image ({runner.engine}), batch 1, "
+            f"{predict.describe()['inference']}; an untimed warm-up run on the first image")
+    if runner.compiles_per_shape:
         return note + " and on each new input size keeps graph compilation out of it"
-    return note + "; PyNative: includes Python's per-operator dispatch (--mode graph for " \
-                  "the compiled model's time)"
+    if runner.eager:
+        return note + "; PyNative: includes Python's per-operator dispatch (--mode graph " \
+                      "for the compiled model's time)"
+    return note
 
 
 def finite_or_none(value):
@@ -260,14 +279,14 @@ def write_json(path, report):
         os.replace(tmp, path)
 
 
-def evaluate_sets(predict, model_cfg, sets, crop, extras, protocol):
+def evaluate_sets(predict, sets, crop, extras, protocol):
     """Evaluate every (data_dir, lr_dir); outputs of several sets go to sub-folders."""
     (_, save_dirs), (_, compare_dirs) = output_folders(sets, extras)
     blocks = []
     for (data_dir, lr_dir), name, save, compare in zip(
             sets, set_names([d for d, _ in sets]), save_dirs, compare_dirs):
-        blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, (save, compare),
-                                   name, not extras.quiet, protocol))
+        blocks.append(evaluate_set(predict, data_dir, lr_dir, crop, (save, compare), name,
+                                   not extras.quiet, protocol))
     return blocks
 
 
@@ -286,7 +305,7 @@ def format_summary(blocks):
     return "\n".join(lines)
 
 
-def border_crop(cfg, extras):
+def border_crop(scale, extras):
     """Pixels cropped per side: --crop_border, else the scale (BasicSR's convention);
     the challenge protocol's 0, which a different --crop_border contradicts."""
     if extras.protocol == "challenge":
@@ -295,7 +314,7 @@ def border_crop(cfg, extras):
             raise ConfigError(f"--protocol challenge measures with crop_border {CROP_BORDER}; "
                               f"drop --crop_border {extras.crop_border} or use --protocol standard")
         return CROP_BORDER
-    crop = cfg.scale if extras.crop_border is None else extras.crop_border
+    crop = scale if extras.crop_border is None else extras.crop_border
     if crop < 0:
         raise ConfigError(f"--crop_border must be >= 0, got {crop}")
     return crop
@@ -326,50 +345,59 @@ def challenge_protocol(extras, runtime_ms, predict, scale):
     return {"make_lr": challenge_lr, "runtime_ms": runtime_ms, "runtime_source": source}
 
 
+def open_predictor(cfg, extras, explicit):
+    """The model file through infer.py's runners (src/deploy/runners.py open_model), as a
+    uint8 predictor, whole image or in --tile tiles."""
+    from src.deploy.predictor import Predictor
+    from src.deploy.runners import open_model
+    return Predictor(open_model(extras.ckpt_path, cfg, explicit, fp16=extras.fp16), extras.tile)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg, extras, config_source = resolve_config(argv)
+    explicit = command_line_keys(argv)
     sets = data_sets(cfg, extras)
-    crop = border_crop(cfg, extras)
+    from src.deploy.runners import model_scale
+    scale = model_scale(extras.ckpt_path, cfg, explicit)     # an export's own, before loading
+    crop = border_crop(scale, extras)
+    if extras.tile < 0:
+        raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
     runtime_ms = given_runtime(extras)
-    check_outputs(sets, extras, cfg.scale)
+    check_outputs(sets, extras, scale)
     if extras.fp16:
-        from src.engine.amp import require_accelerator
-        require_accelerator("--fp16", cfg.device_target)
+        refuse_fp16(extras.ckpt_path, cfg.device_target)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
-    from src.evaluate import make_predictor
     from src.model.complexity import count_params
-    from src.checkpoint import load_trained_model
-    warn_changed_model_keys(argv, cfg, extras.ckpt_path)
-    net, model_cfg = load_trained_model(cfg, extras.ckpt_path)
-    if extras.fp16:
-        from src.engine.amp import half_precision_inference
-        net = half_precision_inference(net)
-    params = count_params(model_cfg)
-    print(f"checkpoint {extras.ckpt_path} | config {config_source or 'defaults'} | x{cfg.scale} "
-          f"| {params:,} params | {cfg.device_target} {cfg.mode}"
-          f"{' float16' if extras.fp16 else ''} | crop_border {crop}", flush=True)
-    predict = make_predictor(net, model_cfg.unshuffle)
-    protocol = challenge_protocol(extras, runtime_ms, predict, model_cfg.scale)
-    blocks = evaluate_sets(predict, model_cfg, sets, crop, extras, protocol)
+    if extras.ckpt_path.lower().endswith(".ckpt"):
+        warn_changed_model_keys(argv, cfg, extras.ckpt_path)
+    predict = open_predictor(cfg, extras, explicit)
+    runner = predict.runner
+    params = count_params(runner.model_cfg) if runner.model_cfg is not None else None
+    print(f"model {extras.ckpt_path} ({predict.label()}, {runner.engine}) | config "
+          f"{config_source or 'defaults'} | x{runner.scale} | "
+          f"{'?' if params is None else f'{params:,}'} params | crop_border {crop}", flush=True)
+    protocol = challenge_protocol(extras, runtime_ms, predict, runner.scale)
+    blocks = evaluate_sets(predict, sets, crop, extras, protocol)
     if len(blocks) > 1:
         print(format_summary(blocks))
-    print(runtime_note(cfg.mode))
+    print(runtime_note(predict))
     if extras.json:
-        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks))
+        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks, predict))
         print(f"wrote {extras.json}")
 
 
-def report(cfg, extras, config_source, crop, params, blocks):
+def report(cfg, extras, config_source, crop, params, blocks, predict):
     """The JSON document: the first set's results at top level, every set under 'sets'."""
     first = blocks[0]
-    return {"checkpoint": extras.ckpt_path, "config": config_source, "scale": cfg.scale,
+    about = predict.describe()
+    return {**about, "checkpoint": about["model"] if about["model_format"] == "checkpoint"
+            else None, "config": config_source, "scale": predict.runner.scale,
             "protocol": extras.protocol, "crop_border": crop,
             "device_target": cfg.device_target, "mode": cfg.mode,
-            "precision": "float16" if extras.fp16 else "float32",
             "params": params, "macs_per_image": first["macs_per_image"],
-            "runtime_note": runtime_note(cfg.mode),
+            "runtime_note": runtime_note(predict),
             "data_dir": first["data_dir"], "num_images": first["num_images"],
             "num_skipped": first["num_skipped"], "skipped": first["skipped"],
             "images": first["images"], "mean": first["mean"], "sets": blocks}

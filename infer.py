@@ -23,7 +23,8 @@ import time
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
-from src.deploy.cli import command_line_keys, parse_config_for_checkpoint, warn_changed_model_keys
+from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refuse_fp16,
+                            warn_changed_model_keys)
 
 
 def extra_args(parser):
@@ -59,24 +60,20 @@ def main():
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
     if extras.fp16:
-        from src.engine.amp import require_accelerator
-        require_accelerator("--fp16", cfg.device_target)
-        if not extras.model.lower().endswith(".ckpt"):
-            raise ConfigError(f"--fp16 converts a .ckpt model; '{extras.model}' is an export: "
-                              f"export it in the precision you want, or drop --fp16")
+        refuse_fp16(extras.model, cfg.device_target)
     from src.deploy.infer_jobs import failure_summary, plan_jobs, prepare_outputs, run_jobs
     jobs = plan_jobs(extras.input, extras.output, extras.ext, extras.suffix, extras.overwrite)
     prepare_outputs(jobs)
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
+    from src.deploy.predictor import inference_mode
     from src.deploy.runners import open_model
     if extras.model.lower().endswith(".ckpt"):
         warn_changed_model_keys(argv, cfg, extras.model)
     started = time.perf_counter()
     runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16)
-    print(f"model {extras.model}: x{runner.scale}, unshuffle {runner.unshuffle}, "
-          f"tile {extras.tile or 'whole image'}{', float16' if extras.fp16 else ''}"
-          f"{'' if runner.can_tile else ' (this export runs whole images only)'}; "
+    print(f"model {extras.model} ({runner.kind}, {runner.engine}): x{runner.scale}, unshuffle "
+          f"{runner.unshuffle}, {inference_mode(runner, extras.tile)}, {runner.precision}; "
           f"loaded in {time.perf_counter() - started:.1f} s")
     failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
     if failed:

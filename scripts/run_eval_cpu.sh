@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Evaluate an AsConvSR checkpoint on CPU (model-zoo style).
+# Evaluate an AsConvSR checkpoint or export on CPU (model-zoo style).
 # Usage: bash scripts/run_eval_cpu.sh CKPT_PATH [DATA_DIR] [CONFIG_PATH] [extra eval.py flags ...]
-#   CKPT_PATH    checkpoint written by train.py (e.g. runs/asconvsr_x2/best.ckpt)
+#   CKPT_PATH    .ckpt written by train.py (e.g. runs/asconvsr_x2/best.ckpt), or .mindir/.onnx from export.py
 #   DATA_DIR     folder of HR images (default: the config's val_dir, data/val)
 #   CONFIG_PATH  config YAML (default: the config.yaml beside the checkpoint, else defaults)
 #   (pass "" for DATA_DIR or CONFIG_PATH to keep its default)
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,9p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
 CKPT_PATH=$1
-[[ -f "$CKPT_PATH" ]] || { echo "error: checkpoint '$CKPT_PATH' does not exist" >&2; exit 2; }
+[[ -f "$CKPT_PATH" ]] || { echo "error: model '$CKPT_PATH' does not exist" >&2; exit 2; }
 shift
 ARGS=()
 if [[ $# -gt 0 && "${1}" != --* ]]; then       # DATA_DIR ("" keeps the default)

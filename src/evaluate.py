@@ -1,30 +1,35 @@
-"""Whole-image evaluation of a super-resolution model: the library eval.py and the
-training loop's validation share.
+"""Scoring super-resolution output: the metrics of every image of a set against its HR,
+for eval.py and the training loop's validation.
 
-    predict = make_predictor(net, unshuffle)          # AsConvSR cell -> numpy function
+    predict = Predictor(open_model(path, cfg), tile)  # src/deploy: .ckpt, .mindir, .onnx
+    predict = make_predictor(net)                     # the same around a network in memory
     rows, mean = evaluate_pairs(predict, pairs, scale, crop_border)
+
+Prediction itself is not here: it is src/deploy/predictor.py over the runners of
+src/deploy/runners.py, the stack infer.py uses, so a checkpoint and its exports are
+scored by the same code.
 
 Conventions:
 * ``pairs``: list of (name, lr, hr) with lr (H, W, 3) uint8 and hr (sH, sW, 3) uint8
   (src.data.dataset.load_eval_pairs builds them: HR mod-cropped to the scale, LR by
   MATLAB-compatible bicubic or read from an LR folder).
-* The model sees the whole image, batch 1, NCHW float32 in [0, 1]. AsConvSR needs H and
-  W divisible by its pixel-unshuffle factor u, so the LR is padded at the bottom and
-  right by edge replication to the next multiple of u and the output is cropped back to
-  exactly sH x sW. (The control module's global average pool then also sees the few
-  replicated rows/columns; for u = 2 that is at most one row and one column.)
+* The model sees the whole image (or tiles of it, with whole-image results), batch 1,
+  NCHW float32 in [0, 1]. AsConvSR needs H and W divisible by its pixel-unshuffle
+  factor u, so the LR is padded at the bottom and right by edge replication to the next
+  multiple of u and the output is cropped back to exactly sH x sW. (The control
+  module's global average pool then also sees the few replicated rows/columns; for
+  u = 2 that is at most one row and one column.)
 * The output is rounded as a saved PNG would be: clip to [0, 1], * 255, round, uint8.
 * Metrics (src/metrics.py): PSNR/SSIM on Y (BT.601) and RGB after cropping
   ``crop_border`` pixels per side, for the model and for bicubic upscaling of the same
   LR (MATLAB-compatible ``imresize_uint8(lr, scale)``); ``gain_*`` = model - bicubic.
-* ``runtime_ms``: the model's forward time for that image: from calling the network on
-  the input tensor until the device has finished (``ms.runtime.synchronize`` on GPU and
-  Ascend; on CPU, where that call is unsupported, until the output is copied to numpy,
-  which is a cheap host copy there); host-side padding and the rounding are not in it.
+* ``runtime_ms``: the predictor's ``last_forward_ms``, the time inside the model's graphs
+  for that image (src/deploy/runners.py: until the device has finished; padding, tiling
+  bookkeeping and rounding are not in it); a plain callable is timed by wall clock.
   In PyNative mode it includes Python's per-operator dispatch, several times the
   compiled graph's time for small images. Compilation is excluded: an
-  untimed warm-up run precedes the first image and, in graph mode (which compiles one
-  graph per input shape), every input shape not run before.
+  untimed warm-up run precedes the first image and, where the runner compiles per input
+  size (MindSpore graph mode, MINDIR), every input size not run before.
 * The mean row is the arithmetic mean of the per-image values (the SR-paper
   convention: mean of per-image PSNRs, not PSNR of the mean MSE).
 """
@@ -35,7 +40,6 @@ import time
 import numpy as np
 
 from src.config import ConfigError
-from src.images import pad_to_multiple, to_uint8
 from src.metrics import MetricError, image_metrics
 
 LOGGER = logging.getLogger("src.data")     # the data loader's: skipped images, one place
@@ -48,66 +52,12 @@ GAIN_KEYS = ("gain_psnr_y", "gain_psnr_rgb")
 ROW_KEYS = METRIC_KEYS + BICUBIC_KEYS + GAIN_KEYS + ("runtime_ms",)
 
 
-class Predictor:
-    """``predict(lr_uint8) -> sr_uint8`` around an AsConvSR cell (see module docstring).
-
-    Attributes: ``last_forward_ms``, the forward time of the latest call.
-    The caller sets the cell's train flag (AsConvSR has no train-dependent layers).
-    """
-
-    def __init__(self, net, unshuffle):
-        self.net = net
-        self.unshuffle = int(unshuffle)
-        self.last_forward_ms = None
-        self._shapes_run = set()
-        self._has_run = False
-
-    def _input(self, lr):
-        padded = pad_to_multiple(np.asarray(lr), self.unshuffle)
-        return np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-
-    def _forward(self, x):
-        """(1, 3, sH', sW') float32 numpy output; times the forward (module docstring)."""
-        import mindspore as ms
-        tensor = ms.Tensor(x)
-        start = time.perf_counter()
-        out = self.net(tensor)
-        if ms.get_context("device_target") == "CPU":
-            out = out.asnumpy()        # no synchronize on CPU; the host copy waits instead
-        else:
-            ms.runtime.synchronize()
-        self.last_forward_ms = (time.perf_counter() - start) * 1000.0
-        self._shapes_run.add(x.shape)
-        self._has_run = True
-        return out if isinstance(out, np.ndarray) else out.asnumpy()
-
-    def __call__(self, lr):
-        height, width = lr.shape[:2]
-        x = self._input(lr)
-        out = self._forward(x)
-        scale = out.shape[2] // x.shape[2]
-        return to_uint8(out[0, :, :scale * height, :scale * width].transpose(1, 2, 0))
-
-    def needs_warm_up(self, lr):
-        """True before the first run, and in graph mode for an input shape not run yet."""
-        import mindspore as ms
-        if not self._has_run:
-            return True
-        height, width = lr.shape[:2]
-        u = self.unshuffle
-        padded_shape = (1, 3, -(-height // u) * u, -(-width // u) * u)
-        graph = ms.get_context("mode") == ms.GRAPH_MODE
-        return graph and padded_shape not in self._shapes_run
-
-    def warm_up(self, lr):
-        """An untimed run on ``lr`` when :meth:`needs_warm_up` says so."""
-        if self.needs_warm_up(lr):
-            self._forward(self._input(lr))
-
-
-def make_predictor(net, unshuffle):
-    """A :class:`Predictor` for the AsConvSR cell ``net`` (pixel-unshuffle factor u)."""
-    return Predictor(net, unshuffle)
+def make_predictor(net, unshuffle=None):
+    """``predict(lr_uint8) -> sr_uint8`` for the AsConvSR ``net`` in memory (training's
+    validation), whole image: the deploy runners' predictor, the one eval.py and
+    infer.py use (src/deploy/predictor.py); ``unshuffle``, if given, must be net's."""
+    from src.deploy.predictor import predictor_for_network
+    return predictor_for_network(net, unshuffle)
 
 
 class _BicubicCache:
@@ -228,7 +178,7 @@ def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None, progress=F
     """Run ``predict`` on every LR of ``pairs`` and measure it against the HR.
 
     Args:
-        predict: lr (H, W, 3) uint8 -> sr (sH, sW, 3) uint8; a :class:`Predictor` or
+        predict: lr (H, W, 3) uint8 -> sr (sH, sW, 3) uint8; a deploy Predictor or
             any callable (a plain callable is warmed up once, on the first image, and
             timed by wall clock).
         pairs: [(name, lr_uint8, hr_uint8)]; bicubic rows are cached per list.

@@ -50,3 +50,14 @@ def warn_changed_model_keys(argv, cfg, ckpt_path, out=None):
               f"({key}: {was!r}); its weights were trained with {was!r}",
               file=out or sys.stderr)
     return changed
+
+
+def refuse_fp16(model_path, device_target):
+    """--fp16 (eval.py, infer.py): refused in one line on a CPU device, and for an export,
+    whose graphs run in the precision they were exported in."""
+    from src.config import ConfigError
+    from src.engine.amp import require_accelerator
+    require_accelerator("--fp16", device_target)
+    if not model_path.lower().endswith(".ckpt"):
+        raise ConfigError(f"--fp16 converts a .ckpt model; '{model_path}' is an export: "
+                          f"export it in the precision you want, or drop --fp16")

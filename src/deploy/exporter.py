@@ -193,17 +193,14 @@ def default_photo():
 
 
 def load_graph(path, file_format):
-    """A callable running the exported graph at ``path`` on numpy arrays."""
+    """A callable running the exported graph at ``path`` on numpy arrays (any batch),
+    loaded as the runners load it."""
+    from src.deploy.runners import load_mindir, onnx_session
     if file_format == "ONNX":
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = onnx_session(path)
         names = [item.name for item in session.get_inputs()]
         return lambda *arrays: session.run(None, dict(zip(names, arrays)))[0]
-    import mindspore as ms
-    from mindspore import nn
-    cell = nn.GraphCell(ms.load(path))
+    cell = load_mindir(path)
     return lambda *arrays: cell(*[as_tensor(a) for a in arrays]).asnumpy()
 
 

@@ -75,10 +75,43 @@ def _from_onnx(onnx_path):
 
 
 def unreadable_model(path, err):
-    """One line for a model file its runtime cannot load (random bytes, truncated)."""
+    """One line for a model file its runtime cannot load (random bytes, truncated, or the
+    other kind of export under this name)."""
+    hint = mislabelled(path)
+    if hint:
+        return f"model '{path}' cannot be loaded: it {hint}"
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return (f"model '{path}' cannot be loaded ({reason[:160]}); is it a complete file "
             f"written by export.py?")
+
+
+def content_kind(path):
+    """'onnx' or 'mindir' as the file's first bytes say, else None. Both are protobufs:
+    an ONNX ModelProto opens with its ir_version varint (field 1: byte 0x08), a MINDIR
+    with its ir_version string (0x0a) and then the producer name 'MindSpore'."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(32)
+    except OSError:
+        return None
+    if head[:1] == b"\x08":
+        return "onnx"
+    if head[:1] == b"\x0a" and b"MindSpore" in head:
+        return "mindir"
+    return None
+
+
+def mislabelled(path):
+    """'holds an ONNX graph, ...' when an export file's content is the other kind than its
+    extension names (a .mindir renamed .onnx or the reverse), else None. Only asked once
+    loading has failed: the first bytes are a hint, not a proof."""
+    named = os.path.splitext(path)[1].lower().lstrip(".")
+    found = content_kind(path)
+    if named not in ("onnx", "mindir") or found in (None, named):
+        return None
+    return (f"holds {'an ONNX' if found == 'onnx' else 'a MINDIR'} graph, not "
+            f"{'an ONNX' if named == 'onnx' else 'a MINDIR'} one; rename it to .{found} "
+            f"(and its .json sidecar with it)")
 
 
 def read_metadata(model_path):

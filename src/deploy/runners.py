@@ -1,4 +1,6 @@
-"""One interface over the three kinds of model infer.py accepts: .ckpt, .mindir, .onnx.
+"""One interface over the three kinds of model file: .ckpt, .mindir, .onnx; the one
+inference stack of infer.py, eval.py, the training loop's validation and export.py's
+verification (src/deploy/predictor.py adapts it to uint8 images).
 
 A runner exposes the three graphs of src/deploy/network.py on numpy float32 arrays:
 
@@ -8,13 +10,20 @@ A runner exposes the three graphs of src/deploy/network.py on numpy float32 arra
 
 and what the tiler needs to know: ``scale``, ``unshuffle``, ``halo``, ``pooled_shape``
 (None: no control module, any tile is independent), ``fixed_size`` ((H, W) of a
-fixed-shape export, else None) and ``can_tile``.
+fixed-shape export, else None) and ``can_tile``. What eval.py reports: ``kind``
+(checkpoint, mindir, onnx), ``precision``, ``engine``, ``model_cfg`` (None for an
+export without metadata). ``forward_ms`` adds up the time spent inside the graphs:
+from the call until the device has finished (``ms.runtime.synchronize`` on GPU and
+Ascend; on CPU, where that call is unsupported, until the host copy of the output);
+converting inputs and outputs around it is not counted.
 """
 import os
+import time
 
 import numpy as np
 
-from src.deploy.metadata import MetadataError, graph_path, read_metadata, unreadable_model
+from src.deploy.metadata import (MetadataError, graph_path, mislabelled, read_metadata,
+                                 unreadable_model)
 from src.deploy.network import (DeployError, as_tensor, deploy_from_training, pooled_shape,
                                 receptive_halo, uses_global_pooling)
 
@@ -22,15 +31,23 @@ MODEL_EXTENSIONS = (".ckpt", ".mindir", ".onnx")
 
 
 class ModelRunner:
-    """Shared bookkeeping; subclasses implement ``_run(kind, *arrays)``."""
+    """Shared bookkeeping and timing; subclasses implement ``_inputs(kind, arrays)`` (the
+    graph's inputs, untimed) and ``_execute(kind, inputs)`` (run it, until finished)."""
+
+    kind = None                  # checkpoint | mindir | onnx
+    precision = "float32"
+    compiles_per_shape = False   # a new input size compiles (eval.py warms it up first)
+    eager = False                # operator by operator (PyNative): timings include dispatch
 
     def __init__(self, path, scale, unshuffle, halo, pooled, fixed_size=None,
-                 graph_kinds=("full",)):
+                 graph_kinds=("full",), model_cfg=None):
         self.path = path
         self.scale, self.unshuffle, self.halo = int(scale), int(unshuffle), int(halo)
         self.pooled_shape = tuple(pooled) if pooled else None
         self.fixed_size = tuple(fixed_size) if fixed_size else None
         self.graph_kinds = tuple(graph_kinds)
+        self.model_cfg = model_cfg
+        self.forward_ms = 0.0
 
     @property
     def can_tile(self):
@@ -51,76 +68,158 @@ class ModelRunner:
         return self._run("stats", x, interior, pooled)
 
     def _run(self, kind, *arrays):
+        """Graph ``kind`` on numpy arrays -> a numpy array; its run time added to forward_ms."""
+        inputs = self._inputs(kind, arrays)
+        start = time.perf_counter()
+        out = self._execute(kind, inputs)
+        self.forward_ms += (time.perf_counter() - start) * 1000.0
+        return out if isinstance(out, np.ndarray) else out.asnumpy()
+
+    def _inputs(self, kind, arrays):
+        raise NotImplementedError
+
+    def _execute(self, kind, inputs):
         raise NotImplementedError
 
 
-class CheckpointRunner(ModelRunner):
-    """A training checkpoint, run through the deploy Cells in the current MindSpore mode."""
+class MindSporeRunner(ModelRunner):
+    """Runs ``self.graphs[kind]`` (Cells or GraphCells) on MindSpore tensors."""
 
-    def __init__(self, path, cfg, fp16=False):
-        from src.checkpoint import load_trained_model
-        net, model_cfg = load_trained_model(cfg, path)
+    def _inputs(self, kind, arrays):
+        return [as_tensor(a) for a in arrays]
+
+    def _execute(self, kind, inputs):
+        import mindspore as ms
+        out = self.graphs[kind](*inputs)
+        if ms.get_context("device_target") == "CPU":
+            return out.asnumpy()       # no synchronize on CPU; the host copy waits instead
+        ms.runtime.synchronize()
+        return out
+
+
+class CheckpointRunner(MindSporeRunner):
+    """A training checkpoint, run through the deploy Cells in the current MindSpore mode;
+    or (``net``) a network in memory, as the training loop's validation runs it."""
+
+    kind = "checkpoint"
+
+    def __init__(self, path, cfg, fp16=False, net=None):
+        """``path`` loaded into the model ``cfg`` describes; with ``net`` given, that
+        AsConvSR instead (its Parameters themselves, so a network still training is run
+        with its weights of the moment; ``path`` only names it). The network's train flag
+        is left as it was: a trainer sets it around validation."""
+        if net is None:
+            from src.checkpoint import load_trained_model
+            net, _ = load_trained_model(cfg, path)
+        model_cfg = net.cfg
         pooling = uses_global_pooling(model_cfg)
-        kinds = ("full", "tile", "stats") if pooling else ("full",)
+        # a pooled std (control_pool, an issue-17 experiment) is no sum over tiles
+        kinds = ("full", "tile", "stats") if pooling and model_cfg.control_pool == "mean" \
+            else ("full",)
         super().__init__(path, model_cfg.scale, model_cfg.unshuffle, receptive_halo(model_cfg),
-                         pooled_shape(model_cfg) if pooling else None, graph_kinds=kinds)
-        self.cells = {kind: deploy_from_training(net, kind) for kind in kinds}
+                         pooled_shape(model_cfg) if pooling else None, graph_kinds=kinds,
+                         model_cfg=model_cfg)
+        training = net.training
+        self.graphs = {kind: deploy_from_training(net, kind) for kind in kinds}
+        net.set_train(training)
         if fp16:
             # The stats graph stays float32: its per-block sums over a whole tile can
             # pass float16's largest number (65504).
             from src.engine.amp import half_precision_inference
             for kind in set(kinds) - {"stats"}:
-                self.cells[kind] = half_precision_inference(self.cells[kind])
+                self.graphs[kind] = half_precision_inference(self.graphs[kind])
+            self.precision = "float16"
 
-    def _run(self, kind, *arrays):
-        return self.cells[kind](*[as_tensor(a) for a in arrays]).asnumpy()
+    @property
+    def eager(self):
+        import mindspore as ms
+        return ms.get_context("mode") != ms.GRAPH_MODE
+
+    @property
+    def compiles_per_shape(self):
+        return not self.eager
+
+    @property
+    def engine(self):
+        import mindspore as ms
+        return f"MindSpore {'PyNative' if self.eager else 'graph'}, " \
+               f"{ms.get_context('device_target')}"
 
 
-class MindirRunner(ModelRunner):
+class ExportRunner(ModelRunner):
+    """An export: the graphs its metadata names, each loaded by the subclass's ``_load``."""
+
+    def __init__(self, path, metadata):
+        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
+        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds,
+                         model_cfg=model_config(metadata))
+        self.graphs = {}
+        for kind in kinds:
+            file = graph_path(path, metadata, kind) if kind != "full" else path
+            require_file(file, kind)
+            self.graphs[kind] = self._load(file)
+
+    def _load(self, file):
+        raise NotImplementedError
+
+
+class MindirRunner(MindSporeRunner, ExportRunner):
     """An exported MINDIR (and its tile/stats MINDIRs), through ms.load + nn.GraphCell."""
+
+    kind = "mindir"
+    compiles_per_shape = True
 
     def __init__(self, path, metadata):
         import mindspore as ms
-        from mindspore import nn
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
-        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds)
-        self.cells = {}
-        for kind in kinds:
-            file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
-            try:
-                self.cells[kind] = nn.GraphCell(ms.load(file))
-            except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
-                raise DeployError(unreadable_model(file, err)) from None
+        self.engine = f"MindSpore GraphCell, {ms.get_context('device_target')}"
+        super().__init__(path, metadata)
 
-    def _run(self, kind, *arrays):
-        return self.cells[kind](*[as_tensor(a) for a in arrays]).asnumpy()
+    def _load(self, file):
+        return load_mindir(file)
 
 
-class OnnxRunner(ModelRunner):
+class OnnxRunner(ExportRunner):
     """An exported ONNX model (and its tile/stats graphs) through ONNX Runtime."""
+
+    kind = "onnx"
 
     def __init__(self, path, metadata, providers=None):
         import onnxruntime as ort
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
-        super().__init__(path, **runner_fields(metadata), graph_kinds=kinds)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        providers = providers or ["CPUExecutionProvider"]
-        self.sessions = {}
-        for kind in kinds:
-            file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
-            try:
-                self.sessions[kind] = ort.InferenceSession(file, options, providers=providers)
-            except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
-                raise DeployError(unreadable_model(file, err)) from None
+        self.providers = providers or ["CPUExecutionProvider"]
+        self.engine = f"ONNX Runtime {ort.__version__}, {self.providers[0]}"
+        super().__init__(path, metadata)
 
-    def _run(self, kind, *arrays):
-        session = self.sessions[kind]
-        names = [item.name for item in session.get_inputs()]
-        feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(names, arrays)}
-        return session.run(None, feeds)[0]
+    def _load(self, file):
+        return onnx_session(file, self.providers)
+
+    def _inputs(self, kind, arrays):
+        names = [item.name for item in self.graphs[kind].get_inputs()]
+        return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(names, arrays)}
+
+    def _execute(self, kind, inputs):
+        return self.graphs[kind].run(None, inputs)[0]       # returns when finished
+
+
+def load_mindir(file):
+    """nn.GraphCell of a MINDIR file; one-line DeployError naming it when unloadable."""
+    import mindspore as ms
+    from mindspore import nn
+    try:
+        return nn.GraphCell(ms.load(file))
+    except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
+        raise DeployError(unreadable_model(file, err)) from None
+
+
+def onnx_session(file, providers=("CPUExecutionProvider",)):
+    """ONNX Runtime session of an ONNX file (its warnings off); one-line DeployError
+    naming it when unloadable."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(file, options, providers=list(providers))
+    except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
+        raise DeployError(unreadable_model(file, err)) from None
 
 
 def require_file(path, kind):
@@ -150,6 +249,41 @@ def metadata_from_flags(path, cfg):
             "graphs": {"full": os.path.basename(path)}}
 
 
+def model_config(metadata):
+    """The AsConvSRConfig an export was made from (its metadata's model_config), or None."""
+    from src.model.asconvsr import AsConvSRConfig
+    fields = metadata.get("model_config")
+    return AsConvSRConfig.from_dict(fields) if fields else None
+
+
+def export_metadata(path, cfg, explicit_keys=()):
+    """The metadata of the export ``path`` (a stand-in from --scale/--unshuffle when it
+    has none); an explicit --scale must agree with it."""
+    metadata = read_metadata(path)
+    if metadata is None and mislabelled(path):          # e.g. an .onnx renamed .mindir
+        raise MetadataError(f"model '{path}' {mislabelled(path)}")
+    if metadata is None:
+        if not {"scale", "unshuffle"} <= set(explicit_keys):
+            raise MetadataError(f"'{path}' has no export metadata ({path}.json); re-export it "
+                                f"with export.py, or pass --scale S --unshuffle U "
+                                f"(then whole-image inference only)")
+        return metadata_from_flags(path, cfg)
+    if "scale" in explicit_keys and int(cfg["scale"]) != int(metadata["scale"]):
+        raise DeployError(f"--scale {cfg['scale']} disagrees with the model '{path}', which "
+                          f"upscales x{metadata['scale']}; drop --scale or use another model")
+    return metadata
+
+
+def model_scale(path, cfg, explicit_keys=()):
+    """The model's upscaling factor before it loads (eval.py needs it to make the LR and
+    check its outputs first): an export's metadata, else the config's ``scale``. A path
+    that is no export file is left to :func:`open_model` to refuse."""
+    is_export = os.path.splitext(path)[1].lower() in (".mindir", ".onnx")
+    if not (is_export and os.path.isfile(path)):
+        return int(cfg["scale"])
+    return int(export_metadata(path, cfg, explicit_keys)["scale"])
+
+
 def open_model(path, cfg, explicit_keys=(), fp16=False):
     """A runner for ``path`` (.ckpt, .mindir or .onnx).
 
@@ -165,16 +299,7 @@ def open_model(path, cfg, explicit_keys=(), fp16=False):
         raise DeployError(f"model '{path}': expected a .ckpt, .mindir or .onnx file")
     if extension == ".ckpt":
         return CheckpointRunner(path, cfg, fp16)
-    metadata = read_metadata(path)
-    if metadata is None:
-        if not {"scale", "unshuffle"} <= set(explicit_keys):
-            raise MetadataError(f"'{path}' has no export metadata ({path}.json); re-export it "
-                                f"with export.py, or pass --scale S --unshuffle U "
-                                f"(then whole-image inference only)")
-        metadata = metadata_from_flags(path, cfg)
-    elif "scale" in explicit_keys and int(cfg["scale"]) != int(metadata["scale"]):
-        raise DeployError(f"--scale {cfg['scale']} disagrees with the model '{path}', which "
-                          f"upscales x{metadata['scale']}; drop --scale or use another model")
+    metadata = export_metadata(path, cfg, explicit_keys)
     if extension == ".mindir":
         return MindirRunner(path, metadata)
     return OnnxRunner(path, metadata, onnx_providers(cfg.get("device_target", "CPU")))
