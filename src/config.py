@@ -236,7 +236,7 @@ RANGES = {
     "weight_decay": (lambda v, _: v >= 0, ">= 0"),
     "lr_decay_step": (lambda v, _: v >= 1, ">= 1 (iterations between decays)"),
     "lr_decay_gamma": (_in_unit(True, False), "in (0, 1] (1: no decay)"),
-    "lr_min": (lambda v, c: 0 <= v <= c.get("lr", v), "in [0, lr = {lr}]"),
+    "lr_min": (lambda v, _: v >= 0, ">= 0"),
     "lr_milestones": (lambda v, _: all(isinstance(m, int) and not isinstance(m, bool) and m >= 1
                                        for m in v) and list(v) == sorted(set(v)),
                       "a list of increasing iterations >= 1, e.g. [100000, 150000]"),

@@ -143,3 +143,6 @@ def test_multistep_without_milestones_is_refused_naming_the_key():
         LearningRate.from_config(load_config(overrides={"lr_schedule": "multistep"}))
     with pytest.raises(ConfigError, match="lr_milestones"):
         load_config(overrides={"lr_milestones": [300, 200]})        # not increasing
+    with pytest.raises(ConfigError, match="lr_min"):
+        LearningRate.from_config(load_config(overrides={"lr_schedule": "cosine", "lr": 1e-4,
+                                                        "lr_min": 1e-3}))

@@ -85,6 +85,9 @@ class LearningRate(nn.learning_rate_schedule.LearningRateSchedule):
         if cfg.lr_schedule == "multistep" and not cfg.lr_milestones:
             raise ConfigError("lr_schedule multistep needs lr_milestones, e.g. "
                               "--lr_milestones 100000,150000 (or use lr_schedule step/cosine)")
+        if cfg.lr_schedule == "cosine" and cfg.lr_min > cfg.lr:
+            raise ConfigError(f"lr_schedule cosine runs from lr down to lr_min, but lr_min "
+                              f"{cfg.lr_min:g} > lr {cfg.lr:g}; lower --lr_min")
         return cls(cfg.lr, cfg.lr_schedule, cfg.warmup_iters, cfg.lr_decay_step,
                    cfg.lr_decay_gamma, cfg.lr_milestones, cfg.total_iters, cfg.lr_min)
 
