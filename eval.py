@@ -30,7 +30,7 @@ import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
-from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
+from src.deploy.cli import parse_config_for_checkpoint, temperature_to_run, warn_changed_model_keys
 
 def extra_args(parser):
     parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
@@ -103,9 +103,10 @@ def set_names(data_dirs):
 OUTPUT_SUFFIX = {"--save_dir": ".png", "--compare": "_compare.png"}   # after the base name
 
 
-def image_writer(save_dir, compare_dir, scale, names):
+def image_writer(save_dir, compare_dir, scale, names, overwrite=True):
     """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs; ``names``:
-    {file name: output base name} (x.png and x.jpg -> x_png, x_jpg)."""
+    {file name: output base name} (x.png and x.jpg -> x_png, x_jpg); each file is created
+    exclusively unless ``overwrite``."""
     from src.images import write_image
     from src.evaluate import bicubic_upscale, comparison_image
 
@@ -113,11 +114,11 @@ def image_writer(save_dir, compare_dir, scale, names):
         base = names[name]
         if save_dir:
             write_image(os.path.join(save_dir, base + OUTPUT_SUFFIX["--save_dir"]),
-                        sr[:, :, ::-1])
+                        sr[:, :, ::-1], overwrite)
         if compare_dir:
             figure = comparison_image(name, bicubic_upscale(lr, scale), sr, hr, row)
             write_image(os.path.join(compare_dir, base + OUTPUT_SUFFIX["--compare"]),
-                        figure[:, :, ::-1])
+                        figure[:, :, ::-1], overwrite)
     return on_image
 
 
@@ -157,14 +158,14 @@ def load_set(data_dir, lr_dir, scale, crop, make_lr=None):
 
 
 def evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, out_dirs, title, progress,
-                 protocol):
+                 protocol, overwrite=True):
     """Evaluate one folder; print its table (and its challenge score); return its JSON block."""
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
     pairs, skipped = load_set(data_dir, lr_dir, model_cfg.scale, crop, protocol.get("make_lr"))
     if not pairs:
         raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
                           f"skipped); point --data_dir at a folder of HR images")
-    on_image = (image_writer(*out_dirs, model_cfg.scale, saved_names(data_dir))
+    on_image = (image_writer(*out_dirs, model_cfg.scale, saved_names(data_dir), overwrite)
                 if any(out_dirs) else None)
     rows, mean = evaluate_pairs(predict, pairs, model_cfg.scale, crop, on_image, progress)
     print(format_table(f"{title} ({data_dir})", rows, mean, skipped), flush=True)
@@ -247,17 +248,13 @@ def finite_or_none(value):
     return value
 
 
-def write_json(path, report):
-    """Write the JSON atomically (mode 0666 minus the umask); one line naming the path
-    on failure (the tables are already printed)."""
-    from src.deploy.outputs import make_readable, writing
-    tmp = f"{path}.tmp"
-    with writing(path, tmp):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+def write_json(path, report, overwrite=True):
+    """Write the JSON atomically (mode 0666 minus the umask; exclusively unless
+    ``overwrite``); one line naming the path on failure (the tables are already printed)."""
+    from src.deploy.outputs import output_file
+    with output_file(path, overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(finite_or_none(report), handle, indent=2, allow_nan=False)
-        make_readable(tmp)
-        os.replace(tmp, path)
 
 
 def evaluate_sets(predict, model_cfg, sets, crop, extras, protocol):
@@ -267,7 +264,7 @@ def evaluate_sets(predict, model_cfg, sets, crop, extras, protocol):
     for (data_dir, lr_dir), name, save, compare in zip(
             sets, set_names([d for d, _ in sets]), save_dirs, compare_dirs):
         blocks.append(evaluate_set(predict, model_cfg, data_dir, lr_dir, crop, (save, compare),
-                                   name, not extras.quiet, protocol))
+                                   name, not extras.quiet, protocol, extras.overwrite))
     return blocks
 
 
@@ -342,7 +339,8 @@ def main(argv=None):
     from src.model.complexity import count_params
     from src.checkpoint import load_trained_model
     warn_changed_model_keys(argv, cfg, extras.ckpt_path)
-    net, model_cfg = load_trained_model(cfg, extras.ckpt_path)
+    net, model_cfg = load_trained_model(cfg, extras.ckpt_path,
+                                        temperature_to_run(argv, cfg, extras.ckpt_path))
     if extras.fp16:
         from src.engine.amp import half_precision_inference
         net = half_precision_inference(net)
@@ -357,7 +355,8 @@ def main(argv=None):
         print(format_summary(blocks))
     print(runtime_note(cfg.mode))
     if extras.json:
-        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks))
+        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks),
+                   extras.overwrite)
         print(f"wrote {extras.json}")
 
 

@@ -23,7 +23,9 @@ import time
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
-from src.deploy.cli import command_line_keys, parse_config_for_checkpoint, warn_changed_model_keys
+from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint,
+                            refuse_keys_an_export_ignores, temperature_to_run,
+                            warn_changed_model_keys)
 
 
 def extra_args(parser):
@@ -58,6 +60,7 @@ def main():
     cfg, extras, explicit = resolve_config(argv)
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
+    refuse_keys_an_export_ignores(argv, extras.model)
     if extras.fp16:
         from src.engine.amp import require_accelerator
         require_accelerator("--fp16", cfg.device_target)
@@ -70,15 +73,18 @@ def main():
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.deploy.runners import open_model
+    temperature = None
     if extras.model.lower().endswith(".ckpt"):
         warn_changed_model_keys(argv, cfg, extras.model)
+        temperature = temperature_to_run(argv, cfg, extras.model)
     started = time.perf_counter()
-    runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16)
+    runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16, temperature=temperature)
     print(f"model {extras.model}: x{runner.scale}, unshuffle {runner.unshuffle}, "
           f"tile {extras.tile or 'whole image'}{', float16' if extras.fp16 else ''}"
           f"{'' if runner.can_tile else ' (this export runs whole images only)'}; "
           f"loaded in {time.perf_counter() - started:.1f} s")
-    failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
+    failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet,
+                      overwrite=extras.overwrite)
     if failed:
         print(failure_summary(failed, len(jobs)), file=sys.stderr)
         sys.exit(1)

@@ -11,6 +11,7 @@ and what the tiler needs to know: ``scale``, ``unshuffle``, ``halo``, ``pooled_s
 fixed-shape export, else None) and ``can_tile``.
 """
 import os
+import sys
 
 import numpy as np
 
@@ -57,9 +58,9 @@ class ModelRunner:
 class CheckpointRunner(ModelRunner):
     """A training checkpoint, run through the deploy Cells in the current MindSpore mode."""
 
-    def __init__(self, path, cfg, fp16=False):
+    def __init__(self, path, cfg, fp16=False, temperature=None):
         from src.checkpoint import load_trained_model
-        net, model_cfg = load_trained_model(cfg, path)
+        net, model_cfg = load_trained_model(cfg, path, temperature)
         pooling = uses_global_pooling(model_cfg)
         kinds = ("full", "tile", "stats") if pooling else ("full",)
         super().__init__(path, model_cfg.scale, model_cfg.unshuffle, receptive_halo(model_cfg),
@@ -82,12 +83,11 @@ class MindirRunner(ModelRunner):
     def __init__(self, path, metadata):
         import mindspore as ms
         from mindspore import nn
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
+        kinds = present_graphs(path, metadata)
         super().__init__(path, **runner_fields(metadata), graph_kinds=kinds)
         self.cells = {}
         for kind in kinds:
             file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
             try:
                 self.cells[kind] = nn.GraphCell(ms.load(file))
             except (RuntimeError, ValueError, OSError) as err:     # "Load MindIR failed"
@@ -102,7 +102,7 @@ class OnnxRunner(ModelRunner):
 
     def __init__(self, path, metadata, providers=None):
         import onnxruntime as ort
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
+        kinds = present_graphs(path, metadata)
         super().__init__(path, **runner_fields(metadata), graph_kinds=kinds)
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -110,7 +110,6 @@ class OnnxRunner(ModelRunner):
         self.sessions = {}
         for kind in kinds:
             file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
             try:
                 self.sessions[kind] = ort.InferenceSession(file, options, providers=providers)
             except Exception as err:      # InvalidProtobuf, Fail...: onnxruntime's own types
@@ -123,10 +122,20 @@ class OnnxRunner(ModelRunner):
         return session.run(None, feeds)[0]
 
 
-def require_file(path, kind):
-    if not os.path.isfile(path):
-        raise DeployError(f"the {kind} graph '{path}' named in the export metadata is missing; "
-                          f"keep the files export.py wrote together, or re-export")
+def present_graphs(path, metadata):
+    """The graph kinds of an export that can be run: "full" (``path`` itself), plus
+    "tile" and "stats" when the metadata names them and both files are there. A model
+    file copied without them (an .onnx carries its metadata) runs whole images; a
+    warning names what is missing."""
+    tiling = [kind for kind in ("tile", "stats") if graph_path(path, metadata, kind)]
+    missing = [graph_path(path, metadata, kind) for kind in tiling
+               if not os.path.isfile(graph_path(path, metadata, kind))]
+    if missing:
+        print(f"warning: '{path}': the tiling graph '{missing[0]}' named in its metadata is "
+              f"missing; whole images only (copy the files export.py wrote together to tile)",
+              file=sys.stderr)
+        return ["full"]
+    return ["full"] + tiling
 
 
 def runner_fields(metadata):
@@ -150,21 +159,25 @@ def metadata_from_flags(path, cfg):
             "graphs": {"full": os.path.basename(path)}}
 
 
-def open_model(path, cfg, explicit_keys=(), fp16=False):
+def open_model(path, cfg, explicit_keys=(), fp16=False, temperature=None):
     """A runner for ``path`` (.ckpt, .mindir or .onnx).
 
     cfg: the resolved config (for a .ckpt: its model keys; for exports: ``scale`` and
     ``unshuffle`` are used only when the export has no metadata and the user passed them).
     explicit_keys: config keys given on the command line (an explicit --scale must agree
     with an export's metadata). fp16: run a .ckpt's graphs in float16 (src/engine/amp.py).
+    temperature: run a .ckpt at this softmax temperature, not its own (an explicit choice).
     """
+    if os.path.isdir(path):
+        raise DeployError(f"model '{path}' is a folder; give the .ckpt, .mindir or .onnx "
+                          f"file inside it")
     if not os.path.isfile(path):
         raise DeployError(f"model '{path}' does not exist")
     extension = os.path.splitext(path)[1].lower()
     if extension not in MODEL_EXTENSIONS:
         raise DeployError(f"model '{path}': expected a .ckpt, .mindir or .onnx file")
     if extension == ".ckpt":
-        return CheckpointRunner(path, cfg, fp16)
+        return CheckpointRunner(path, cfg, fp16, temperature)
     metadata = read_metadata(path)
     if metadata is None:
         if not {"scale", "unshuffle"} <= set(explicit_keys):
