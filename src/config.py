@@ -170,11 +170,34 @@ def build_parser(defaults, helps, choices, description):
     return parser
 
 
+def attach_negative_numbers(argv):
+    """``--key -1e-3`` as ``--key=-1e-3``: argparse takes a value that starts with '-' and
+    is not a plain -1 or -.5 for a flag, so ``--beta1 -1e-3`` stopped with a usage
+    message while ``beta1: -1e-3`` in a YAML file was read (and range-checked)."""
+    joined = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        if previous.startswith("--") and "=" not in previous and token.startswith("-") \
+                and _is_number(token):
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_config(argv=None, description="AsConvSR", defaults_path=DEFAULT_CONFIG,
                  extra_args=None):
     """Resolve the full config. ``extra_args``: callable adding entry-point flags that are
     not config keys (returned separately). Returns (Config, argparse.Namespace of extras)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = attach_negative_numbers(sys.argv[1:] if argv is None else list(argv))
     defaults, helps, choices = load_defaults(defaults_path)
     parser = build_parser(defaults, helps, choices, description)
     if extra_args is not None:
