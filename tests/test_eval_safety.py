@@ -180,3 +180,19 @@ def test_a_config_file_that_changes_a_model_key_warns_like_the_flag(tmp_path, x2
     cfg, _, _ = eval_script.resolve_config(argv)
     assert warn_changed_model_keys(argv, cfg, x2_checkpoint, io.StringIO()) == []
     assert temperature_to_run(argv, cfg, x2_checkpoint) is None
+
+
+def test_a_perfectly_recovered_image_gives_an_infinite_psnr_but_no_nan_gain():
+    """PSNR of identical images is +inf (written null in the JSON); where bicubic is
+    perfect too (a flat image) the gain is 0, not inf - inf = NaN for the whole set."""
+    from src.evaluate import evaluate_pairs
+    import eval as eval_script
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    hr = structured_rgb(32, 32, seed=0)
+    outputs = {"flat.png": flat, "a.png": hr}
+    rows, mean = evaluate_pairs(lambda lr: outputs["flat.png" if lr.std() == 0 else "a.png"],
+                                [("flat.png", flat[::2, ::2], flat), ("a.png", hr[::2, ::2], hr)],
+                                2, 2)
+    assert [row["gain_psnr_y"] for row in rows][0] == 0.0 and rows[0]["psnr_y"] == float("inf")
+    assert mean["gain_psnr_y"] == float("inf") and not np.isnan(mean["gain_psnr_rgb"])
+    assert json.loads(json.dumps(eval_script.finite_or_none(mean)))["psnr_y"] is None
