@@ -14,9 +14,11 @@ also a flag (--device_target GPU, --mode pynative ...).
 
 --output with an image (or, for a video, a video) extension is a file; without an
 extension it is a folder; any other extension is refused. Nothing is overwritten: an
-input never, an existing output only with --overwrite. In a folder, inputs sharing a
-stem (x.png, x.jpg) become x_png.png and x_jpg.png. A file that cannot be read is
-reported and skipped; the exit status is 1 when any was.
+input never, an existing output only with --overwrite (checked at start-up and again as
+each file is created, so a second run into the same folder skips what the first wrote).
+In a folder, inputs sharing a stem (x.png, x.jpg) become x_png.png and x_jpg.png. A file
+that cannot be read is reported and skipped; the exit status is 1 when any was. Images
+are read upright, as their EXIF orientation says.
 """
 import sys
 import time

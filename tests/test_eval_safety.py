@@ -196,3 +196,11 @@ def test_a_perfectly_recovered_image_gives_an_infinite_psnr_but_no_nan_gain():
     assert [row["gain_psnr_y"] for row in rows][0] == 0.0 and rows[0]["psnr_y"] == float("inf")
     assert mean["gain_psnr_y"] == float("inf") and not np.isnan(mean["gain_psnr_rgb"])
     assert json.loads(json.dumps(eval_script.finite_or_none(mean)))["psnr_y"] is None
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "0", "-3"])
+def test_a_runtime_that_is_not_a_finite_positive_number_is_refused(text):
+    from src.challenge import parse_runtime
+    from src.config import ConfigError
+    with pytest.raises(ConfigError, match=rf"--runtime_ms must be a finite number > 0, got {text}"):
+        parse_runtime(text)
