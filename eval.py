@@ -37,7 +37,7 @@ import sys
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
 from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refuse_fp16,
-                            warn_changed_model_keys)
+                            temperature_to_run, warn_changed_model_keys)
 
 def extra_args(parser):
     parser.add_argument("--model", "--ckpt_path", dest="ckpt_path", required=True,
@@ -114,9 +114,10 @@ def set_names(data_dirs):
 OUTPUT_SUFFIX = {"--save_dir": ".png", "--compare": "_compare.png"}   # after the base name
 
 
-def image_writer(save_dir, compare_dir, scale, names):
+def image_writer(save_dir, compare_dir, scale, names, overwrite=True):
     """on_image callback of evaluate_pairs writing SR PNGs and comparison PNGs; ``names``:
-    {file name: output base name} (x.png and x.jpg -> x_png, x_jpg)."""
+    {file name: output base name} (x.png and x.jpg -> x_png, x_jpg); each file is created
+    exclusively unless ``overwrite``."""
     from src.images import write_image
     from src.evaluate import bicubic_upscale, comparison_image
 
@@ -124,11 +125,11 @@ def image_writer(save_dir, compare_dir, scale, names):
         base = names[name]
         if save_dir:
             write_image(os.path.join(save_dir, base + OUTPUT_SUFFIX["--save_dir"]),
-                        sr[:, :, ::-1])
+                        sr[:, :, ::-1], overwrite)
         if compare_dir:
             figure = comparison_image(name, bicubic_upscale(lr, scale), sr, hr, row)
             write_image(os.path.join(compare_dir, base + OUTPUT_SUFFIX["--compare"]),
-                        figure[:, :, ::-1])
+                        figure[:, :, ::-1], overwrite)
     return on_image
 
 
@@ -170,7 +171,8 @@ def load_set(data_dir, lr_dir, scale, crop, make_lr=None):
     return pairs, skipped + small
 
 
-def evaluate_set(predict, data_dir, lr_dir, crop, out_dirs, title, progress, protocol):
+def evaluate_set(predict, data_dir, lr_dir, crop, out_dirs, title, progress, protocol,
+                 overwrite=True):
     """Evaluate one folder; print its table (and its challenge score); return its JSON block."""
     from src.evaluate import evaluate_pairs, format_table, describe_skipped
     scale = predict.runner.scale
@@ -178,7 +180,7 @@ def evaluate_set(predict, data_dir, lr_dir, crop, out_dirs, title, progress, pro
     if not pairs:
         raise ConfigError(f"data_dir '{data_dir}' has no image to evaluate ({len(skipped)} "
                           f"skipped); point --data_dir at a folder of HR images")
-    on_image = (image_writer(*out_dirs, scale, saved_names(data_dir))
+    on_image = (image_writer(*out_dirs, scale, saved_names(data_dir), overwrite)
                 if any(out_dirs) else None)
     rows, mean = evaluate_pairs(predict, pairs, scale, crop, on_image, progress)
     print(format_table(f"{title} ({data_dir}) [{predict.label()}]", rows, mean, skipped),
@@ -266,17 +268,13 @@ def finite_or_none(value):
     return value
 
 
-def write_json(path, report):
-    """Write the JSON atomically (mode 0666 minus the umask); one line naming the path
-    on failure (the tables are already printed)."""
-    from src.deploy.outputs import make_readable, writing
-    tmp = f"{path}.tmp"
-    with writing(path, tmp):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+def write_json(path, report, overwrite=True):
+    """Write the JSON atomically (mode 0666 minus the umask; exclusively unless
+    ``overwrite``); one line naming the path on failure (the tables are already printed)."""
+    from src.deploy.outputs import output_file
+    with output_file(path, overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(finite_or_none(report), handle, indent=2, allow_nan=False)
-        make_readable(tmp)
-        os.replace(tmp, path)
 
 
 def evaluate_sets(predict, sets, crop, extras, protocol):
@@ -286,7 +284,7 @@ def evaluate_sets(predict, sets, crop, extras, protocol):
     for (data_dir, lr_dir), name, save, compare in zip(
             sets, set_names([d for d, _ in sets]), save_dirs, compare_dirs):
         blocks.append(evaluate_set(predict, data_dir, lr_dir, crop, (save, compare), name,
-                                   not extras.quiet, protocol))
+                                   not extras.quiet, protocol, extras.overwrite))
     return blocks
 
 
@@ -345,12 +343,14 @@ def challenge_protocol(extras, runtime_ms, predict, scale):
     return {"make_lr": challenge_lr, "runtime_ms": runtime_ms, "runtime_source": source}
 
 
-def open_predictor(cfg, extras, explicit):
+def open_predictor(cfg, extras, explicit, temperature=None):
     """The model file through infer.py's runners (src/deploy/runners.py open_model), as a
-    uint8 predictor, whole image or in --tile tiles."""
+    uint8 predictor, whole image or in --tile tiles; a .ckpt at ``temperature`` when the
+    user chose one."""
     from src.deploy.predictor import Predictor
     from src.deploy.runners import open_model
-    return Predictor(open_model(extras.ckpt_path, cfg, explicit, fp16=extras.fp16), extras.tile)
+    return Predictor(open_model(extras.ckpt_path, cfg, explicit, fp16=extras.fp16,
+                                temperature=temperature), extras.tile)
 
 
 def main(argv=None):
@@ -370,9 +370,11 @@ def main(argv=None):
     from src.runtime import setup
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.model.complexity import count_params
+    temperature = None
     if extras.ckpt_path.lower().endswith(".ckpt"):
         warn_changed_model_keys(argv, cfg, extras.ckpt_path)
-    predict = open_predictor(cfg, extras, explicit)
+        temperature = temperature_to_run(argv, cfg, extras.ckpt_path)
+    predict = open_predictor(cfg, extras, explicit, temperature)
     runner = predict.runner
     params = count_params(runner.model_cfg) if runner.model_cfg is not None else None
     print(f"model {extras.ckpt_path} ({predict.label()}, {runner.engine}) | config "
@@ -384,7 +386,8 @@ def main(argv=None):
         print(format_summary(blocks))
     print(runtime_note(predict))
     if extras.json:
-        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks, predict))
+        write_json(extras.json, report(cfg, extras, config_source, crop, params, blocks, predict),
+                   extras.overwrite)
         print(f"wrote {extras.json}")
 
 

@@ -20,7 +20,7 @@ import sys
 
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
-from src.deploy.cli import parse_config_for_checkpoint, warn_changed_model_keys
+from src.deploy.cli import parse_config_for_checkpoint, temperature_to_run, warn_changed_model_keys
 
 
 def extra_args(parser):
@@ -77,7 +77,9 @@ def main():
     try:
         export_model(cfg, extras.ckpt_file, extras.file_format, extras.file_name,
                      extras.height, extras.width, batch_size,
-                     extras.tile_graphs == "true", extras.verify_image)
+                     extras.tile_graphs == "true", extras.verify_image,
+                     overwrite=extras.overwrite,
+                     temperature=temperature_to_run(argv, cfg, extras.ckpt_file))
     except VerificationError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

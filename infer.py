@@ -14,9 +14,11 @@ also a flag (--device_target GPU, --mode pynative ...).
 
 --output with an image (or, for a video, a video) extension is a file; without an
 extension it is a folder; any other extension is refused. Nothing is overwritten: an
-input never, an existing output only with --overwrite. In a folder, inputs sharing a
-stem (x.png, x.jpg) become x_png.png and x_jpg.png. A file that cannot be read is
-reported and skipped; the exit status is 1 when any was.
+input never, an existing output only with --overwrite (checked at start-up and again as
+each file is created, so a second run into the same folder skips what the first wrote).
+In a folder, inputs sharing a stem (x.png, x.jpg) become x_png.png and x_jpg.png. A file
+that cannot be read is reported and skipped; the exit status is 1 when any was. Images
+are read upright, as their EXIF orientation says.
 """
 import sys
 import time
@@ -24,6 +26,7 @@ import time
 import src  # noqa: F401  (applies the runtime environment before mindspore loads)
 from src.config import ConfigError, run_main
 from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refuse_fp16,
+                            refuse_keys_an_export_ignores, temperature_to_run,
                             warn_changed_model_keys)
 
 
@@ -59,6 +62,7 @@ def main():
     cfg, extras, explicit = resolve_config(argv)
     if extras.tile < 0:
         raise ConfigError(f"--tile must be >= 0 (0: whole image), got {extras.tile}")
+    refuse_keys_an_export_ignores(argv, extras.model)
     if extras.fp16:
         refuse_fp16(extras.model, cfg.device_target)
     from src.deploy.infer_jobs import failure_summary, plan_jobs, prepare_outputs, run_jobs
@@ -68,14 +72,17 @@ def main():
     setup(cfg.device_target, cfg.mode, device_id=cfg.device_id)
     from src.deploy.predictor import inference_mode
     from src.deploy.runners import open_model
+    temperature = None
     if extras.model.lower().endswith(".ckpt"):
         warn_changed_model_keys(argv, cfg, extras.model)
+        temperature = temperature_to_run(argv, cfg, extras.model)
     started = time.perf_counter()
-    runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16)
+    runner = open_model(extras.model, cfg, explicit, fp16=extras.fp16, temperature=temperature)
     print(f"model {extras.model} ({runner.kind}, {runner.engine}): x{runner.scale}, unshuffle "
           f"{runner.unshuffle}, {inference_mode(runner, extras.tile)}, {runner.precision}; "
           f"loaded in {time.perf_counter() - started:.1f} s")
-    failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet)
+    failed = run_jobs(runner, jobs, extras.tile, extras.fourcc, progress=not extras.quiet,
+                      overwrite=extras.overwrite)
     if failed:
         print(failure_summary(failed, len(jobs)), file=sys.stderr)
         sys.exit(1)

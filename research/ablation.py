@@ -149,10 +149,9 @@ def write_outputs(rows, out):
                      f"{r['latency_ms_1080p']:.0f} | {r['psnr_y']:.3f} | {r['gain_y']:+.3f} | "
                      f"{r['ntire_score']:.3f} | {r['last_relu_positive']:.3f}"
                      f"{' (collapsed)' if r['collapsed'] else ''} |")
-    with open(os.path.join(out, "ablation.md"), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    with open(os.path.join(out, "ablation.json"), "w") as handle:
-        json.dump(rows, handle, indent=1)
+    from src.files import write_text_atomic
+    write_text_atomic(os.path.join(out, "ablation.md"), "\n".join(lines) + "\n")
+    write_text_atomic(os.path.join(out, "ablation.json"), json.dumps(rows, indent=1))
     print("\n".join(lines))
     import matplotlib
     matplotlib.use("Agg")
@@ -166,7 +165,10 @@ def write_outputs(rows, out):
            title=f"AsConvSR ablations ({rows[0]['iterations'] if rows else 0} iterations each)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "ablation.png"), dpi=120)
+    from src.files import atomic_write
+    with atomic_write(os.path.join(out, "ablation.png")) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
 
 
 def main():

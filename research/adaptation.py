@@ -207,10 +207,9 @@ def write_outputs(rows, out):
     iterations = sorted({r["iterations"] for r in rows})
     lines += ["", f"{iterations} iterations; dB, mean over seeds ± half the spread (max - min); "
               "swap cost: PSNR-Y lost with every input's coefficients replaced by the set's mean."]
-    with open(os.path.join(out, "adaptation.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    with open(os.path.join(out, "adaptation.json"), "w", encoding="utf-8") as handle:
-        json.dump(rows, handle, indent=1)
+    from src.files import write_text_atomic
+    write_text_atomic(os.path.join(out, "adaptation.md"), "\n".join(lines) + "\n")
+    write_text_atomic(os.path.join(out, "adaptation.json"), json.dumps(rows, indent=1))
     print("\n".join(lines))
 
 

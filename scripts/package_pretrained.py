@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 import yaml  # noqa: E402
 
 from src.config import ConfigError, load_config, run_main  # noqa: E402
-from src.files import sha256_of  # noqa: E402
+from src.files import atomic_write, sha256_of, write_text_atomic  # noqa: E402
 
 RUN_FILES = ("command.txt", "config.yaml", "train.log", "history.json", "curve.png")
 STAGE_WEIGHTS = os.path.join("training", "stage_weights.sha256")
@@ -87,11 +87,10 @@ def stage_paths(dest, stage):
     return {name: os.path.join(dest, "training", f"stage{stage}_{name}") for name in RUN_FILES}
 
 
-def write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+def copy_atomic(source, target, overwrite=True):
+    """Copy the file ``source`` to ``target`` through src.files.atomic_write."""
+    with atomic_write(target, overwrite) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def model_config_text(run_config, name, stage):
@@ -110,7 +109,7 @@ def write_sums(dest):
     names = sorted(os.path.relpath(os.path.join(folder, file), dest)
                    for folder, _, files in os.walk(dest) for file in files)
     lines = [f"{sha256_of(os.path.join(dest, n))}  {n}\n" for n in names if n != "SHA256SUMS"]
-    write_atomic(os.path.join(dest, "SHA256SUMS"), "".join(lines))
+    write_text_atomic(os.path.join(dest, "SHA256SUMS"), "".join(lines))
 
 
 def package(run, name, pretrained_dir):
@@ -127,12 +126,11 @@ def package(run, name, pretrained_dir):
                           f"stage(s); nothing was changed: remove it or fix that list by hand")
     os.makedirs(os.path.join(dest, "training"), exist_ok=True)
     for file, target in targets.items():
-        shutil.copyfile(os.path.join(run, file), target)
+        copy_atomic(os.path.join(run, file), target, overwrite=False)
     weights = os.path.join(run, "best.ckpt")
-    shutil.copyfile(weights, os.path.join(dest, f"{name}.ckpt.tmp"))
-    os.replace(os.path.join(dest, f"{name}.ckpt.tmp"), os.path.join(dest, f"{name}.ckpt"))
-    write_atomic(os.path.join(dest, "config.yaml"),
-                 model_config_text(os.path.join(run, "config.yaml"), name, stage))
+    copy_atomic(weights, os.path.join(dest, f"{name}.ckpt"))
+    write_text_atomic(os.path.join(dest, "config.yaml"),
+                      model_config_text(os.path.join(run, "config.yaml"), name, stage))
     with open(os.path.join(dest, STAGE_WEIGHTS), "a", encoding="utf-8") as handle:
         handle.write(f"{sha256_of(weights)}  {os.path.normpath(weights)}\n")
     write_sums(dest)

@@ -5,6 +5,12 @@
 #   Otherwise (no PYTHON, or one that fails that check, said on stderr): scripts/setup.sh
 #   makes or updates .venv (with $PYTHON, default python3) and PY is .venv/bin/python.
 # Its bin folder goes first on PATH: msrun starts plain `python`.
+# Usage: source scripts/python_env.sh   (from the repository root; run on its own, it
+#   only prints this)
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  sed -n 1,9p "$0"
+  [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && exit 0 || exit 2
+fi
 MINDSPORE_CHECK='import sys, mindspore
 major, minor = (int(x) for x in mindspore.__version__.split(".")[:2])
 sys.exit(0 if (major, minor) >= (2, 5) else 3)'

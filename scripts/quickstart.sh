@@ -6,10 +6,12 @@
 # Outputs: outputs/quickstart/{eval.json, compare/*.png, baboon_x2.png}
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,6p "$0"; exit 0; fi
+[[ $# -le 1 ]] || { echo "error: one argument at most, the checkpoint (see -h)" >&2; exit 2; }
 CKPT=${1:-pretrained/asconvsr_x2/asconvsr_x2.ckpt}
 OUT=outputs/quickstart
-bash scripts/setup.sh
 [[ -f "$CKPT" ]] || { echo "error: checkpoint '$CKPT' does not exist" >&2; exit 2; }
+bash scripts/setup.sh
 (cd "$(dirname "$CKPT")" && sha256sum -c --quiet SHA256SUMS) \
   || { echo "error: $CKPT does not match its SHA256SUMS" >&2; exit 2; }
 bash scripts/prepare_data.sh data --splits val   # the 10 val photos only: all this uses

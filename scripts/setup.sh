@@ -2,11 +2,18 @@
 # Create .venv and install the project's requirements (idempotent: a stamp of the
 # requirement files skips pip when nothing changed).
 # Usage: bash scripts/setup.sh [--dev]     (--dev adds requirements-dev.txt)
+# PYTHON=python3.11 makes .venv with that interpreter (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 files=(requirements.txt)
-[[ "${1:-}" == "--dev" ]] && files+=(requirements-dev.txt)
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n 2,5p "$0"; exit 0 ;;
+    --dev) files+=(requirements-dev.txt) ;;
+    *) echo "error: unknown argument '$arg' (see -h)" >&2; exit 2 ;;
+  esac
+done
 if [[ ! -x .venv/bin/python ]]; then
   echo "[setup] creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv

@@ -63,8 +63,8 @@ def parse_runtime(text):
     except ValueError:
         raise ConfigError(f"--runtime_ms must be a number of milliseconds or 'measure', "
                           f"got '{text}'") from None
-    if not value > 0:
-        raise ConfigError(f"--runtime_ms must be > 0, got {text}")
+    if not 0 < value < float("inf"):        # inf would score every model 0
+        raise ConfigError(f"--runtime_ms must be a finite number > 0, got {text}")
     return value
 
 

@@ -5,56 +5,39 @@ as in the Cell: ``conv_first.weight``, ``blocks.0.convs.1.basis`` ...), the Adam
 (``adam_m.*``, ``adam_v.*``, ``global_step``...) and training metadata (``iteration``).
 The run's resolved ``config.yaml`` sits beside it; :func:`config_for_checkpoint` finds it.
 """
-import glob
 import os
 
 import mindspore as ms
 
 from src.config import ConfigError, config_beside_checkpoint, load_config
+from src.files import atomic_write, remove_quietly
 
 
 class CheckpointError(ConfigError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
 
 
-def temporary_paths(path):
-    """The partial files a write of ``path`` by :func:`save_checkpoint_atomic` can leave:
-    its temporary ``.NAME.tmp.ckpt`` and the ``.NAME.tmp.tmp`` MindSpore writes first."""
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.tmp.ckpt")
-    return tmp, os.path.splitext(tmp)[0] + ".tmp"
-
-
-def remove_partial_checkpoints(directory):
-    """Delete the temporary files interrupted checkpoint writes left in ``directory``."""
-    for pattern in (".*.tmp.ckpt", ".*.tmp.tmp"):
-        for leftover in glob.glob(os.path.join(glob.escape(directory), pattern)):
-            os.remove(leftover)
-
-
 def save_checkpoint_atomic(save_obj, path, append_dict=None):
-    """Write ``path`` via a temporary file and a rename, so a crash mid-write never
-    leaves a truncated checkpoint where the previous good one was. A failed write
-    (disk full, read-only folder) removes its partial files and raises an OSError
+    """Write ``path`` through src.files.atomic_write (a temporary file of a made-up name,
+    then a rename), so a crash mid-write never leaves a truncated checkpoint where the
+    previous good one was; mode 0666 minus the umask (MindSpore writes 0400). A failed
+    write (disk full, read-only folder) removes its partial files and raises an OSError
     naming ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp, ms_tmp = temporary_paths(path)
     try:
-        for leftover in (tmp, ms_tmp):
-            if os.path.exists(leftover):
-                os.remove(leftover)
-        ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            try:
+                ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
+            finally:      # MindSpore writes NAME.tmp first and renames it to NAME.ckpt
+                remove_quietly(os.path.splitext(tmp)[0] + ".tmp")
     except OSError as err:
-        for leftover in (tmp, ms_tmp):
-            if os.path.exists(leftover):
-                os.remove(leftover)
         raise OSError(err.errno, err.strerror or str(err), path) from None
 
 
 def read_checkpoint(path):
     """All entries of a ``.ckpt`` as {name: Parameter}; CheckpointError if unusable."""
+    if path and os.path.isdir(path):
+        raise CheckpointError(f"checkpoint '{path}' is a folder; pass the .ckpt file inside "
+                              f"it (e.g. {os.path.join(path, 'best.ckpt')})")
     if not path or not os.path.isfile(path):
         raise CheckpointError(f"checkpoint '{path}' does not exist; pass the path of a .ckpt "
                               f"written by train.py (e.g. runs/asconvsr_x2/best.ckpt)")
@@ -115,14 +98,18 @@ def load_model_weights(net, path, strict=True):
     return entries
 
 
-def load_trained_model(cfg, path):
+def load_trained_model(cfg, path, temperature=None):
     """(net, model config): the AsConvSR ``cfg`` describes, with checkpoint ``path``'s
     weights, in inference mode. The one loader behind eval, export, inference and the
-    diagnostics scripts."""
+    diagnostics scripts. A checkpoint holds the softmax temperature it ran at, which
+    loading restores; ``temperature`` (a user's explicit choice, see
+    src.deploy.cli.temperature_to_run) replaces it."""
     from src.model.asconvsr import AsConvSRConfig, build_model
     model_cfg = AsConvSRConfig.from_dict(cfg)
     net = build_model(model_cfg)
     load_model_weights(net, path)
+    if temperature is not None:
+        net.set_temperature(temperature)
     net.set_train(False)
     return net, model_cfg
 

@@ -13,6 +13,7 @@ every numeric key against :data:`RANGES` (entry points call it before writing an
 """
 import argparse
 import difflib
+import math
 import os
 import sys
 import traceback
@@ -93,6 +94,8 @@ def coerce(key, text, default):
             value = float(str(text))
         except ValueError:
             raise ConfigError(f"config key '{key}' expects {_type_name(default)}, got '{text}'") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' expects a finite number, got '{text}'")
         if isinstance(default, int):
             if not value.is_integer():
                 raise ConfigError(f"config key '{key}' expects int, got '{text}'")
@@ -116,16 +119,20 @@ def coerce(key, text, default):
 
 
 def check_value(key, value, default, origin):
-    """Values read from a YAML file must have the default's type (ints pass as floats)."""
+    """A value read from a YAML file, taken as the same text given as a flag would be
+    (:func:`coerce`), so a file and the command line accept the same values: PyYAML
+    reads ``1e-3`` as a string (it wants ``1.0e-3``), ``2.0`` as a float. A text key may
+    hold a number (loss_scale: 1024)."""
     if default is None or value is None:
         return value
-    if isinstance(default, bool) != isinstance(value, bool):
-        raise ConfigError(f"config key '{key}' ({origin}) expects {_type_name(default)}, "
-                          f"got {value!r}")
-    if isinstance(default, float) and isinstance(value, int):
-        return float(value)
-    if isinstance(default, str) and isinstance(value, (int, float)):
-        return str(value)       # a text key may hold a number (loss_scale: 1024)
+    if isinstance(default, str) and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (str, int, float)) and not isinstance(default, str):
+        try:
+            return coerce(key, value if isinstance(value, str) else repr(value), default)
+        except ConfigError as err:
+            raise ConfigError(f"{err} ({origin})") from None
     if not isinstance(value, type(default)):
         raise ConfigError(f"config key '{key}' ({origin}) expects {_type_name(default)}, "
                           f"got {value!r}")
@@ -163,11 +170,34 @@ def build_parser(defaults, helps, choices, description):
     return parser
 
 
+def attach_negative_numbers(argv):
+    """``--key -1e-3`` as ``--key=-1e-3``: argparse takes a value that starts with '-' and
+    is not a plain -1 or -.5 for a flag, so ``--beta1 -1e-3`` stopped with a usage
+    message while ``beta1: -1e-3`` in a YAML file was read (and range-checked)."""
+    joined = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        if previous.startswith("--") and "=" not in previous and token.startswith("-") \
+                and _is_number(token):
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_config(argv=None, description="AsConvSR", defaults_path=DEFAULT_CONFIG,
                  extra_args=None):
     """Resolve the full config. ``extra_args``: callable adding entry-point flags that are
     not config keys (returned separately). Returns (Config, argparse.Namespace of extras)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = attach_negative_numbers(sys.argv[1:] if argv is None else list(argv))
     defaults, helps, choices = load_defaults(defaults_path)
     parser = build_parser(defaults, helps, choices, description)
     if extra_args is not None:
@@ -295,10 +325,8 @@ def config_beside_checkpoint(ckpt_path):
 
 def save_config(cfg, path):
     """Write the resolved config as YAML (atomically), loadable with --config_path."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(dict(cfg), handle, sort_keys=False)
-    os.replace(tmp, path)
+    from src.files import write_text_atomic
+    write_text_atomic(path, yaml.safe_dump(dict(cfg), sort_keys=False))
 
 
 def os_error_line(err):

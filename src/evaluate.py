@@ -174,6 +174,12 @@ def name_by_file(hr_paths, names):
     return result
 
 
+def psnr_gain(model, bicubic):
+    """PSNR gain in dB; 0 when both are perfect (inf - inf: a flat image both recover
+    exactly), so one such image does not make the set's mean gain NaN."""
+    return 0.0 if model == bicubic else model - bicubic
+
+
 def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None, progress=False):
     """Run ``predict`` on every LR of ``pairs`` and measure it against the HR.
 
@@ -203,8 +209,8 @@ def evaluate_pairs(predict, pairs, scale, crop_border, on_image=None, progress=F
             raise ConfigError(f"'{name}': the model output is {sr.shape} but the HR image is "
                              f"{hr.shape}; the LR must be exactly HR / {scale}")
         row = dict(name=name, **named_metrics(name, sr, hr, crop_border), **bicubic)
-        row["gain_psnr_y"] = row["psnr_y"] - row["bicubic_psnr_y"]
-        row["gain_psnr_rgb"] = row["psnr_rgb"] - row["bicubic_psnr_rgb"]
+        row["gain_psnr_y"] = psnr_gain(row["psnr_y"], row["bicubic_psnr_y"])
+        row["gain_psnr_rgb"] = psnr_gain(row["psnr_rgb"], row["bicubic_psnr_rgb"])
         row["runtime_ms"] = runtime_ms
         rows.append(row)
         if on_image is not None:

@@ -1,6 +1,7 @@
 """Image files and image arrays for the whole project: training data, evaluation, infer.py.
 
 Two readers over one decoder (bytes via np.fromfile + cv2.imdecode, so any path works;
+the image turned as its EXIF orientation says, as viewers show it;
 an empty, undecodable or truncated file is an :class:`ImageError` naming it; truncated:
 a JPEG without its end marker, a PNG whose data stops early: OpenCV may silently return
 a partly grey image, so such a file is also fully decoded by Pillow when available):
@@ -19,8 +20,9 @@ a partly grey image, so such a file is also fully decoded by Pillow when availab
       8-bit       read /255, written rounded to 8-bit
   Other sample types (float or 32-bit TIFF...) are refused with a message.
 
-Writers (:func:`write_image`, :func:`write_png`) are atomic (a temporary file in the same
-folder, then a rename; no half-written file on a crash), mode 0666 minus the umask.
+Writers (:func:`write_image`, :func:`write_png`) are atomic (src.files.atomic_write: a
+temporary file of a made-up name in the same folder, then a rename), mode 0666 minus the
+umask, and can create their file exclusively (``overwrite=False``).
 Arrays: :func:`to_uint8` is the one float [0, 1] -> uint8 rounding (as a saved PNG holds
 it), :func:`pad_to_multiple` the one edge-replicating pad to the unshuffle grid.
 """
@@ -34,7 +36,7 @@ import cv2
 import numpy as np
 
 from src.config import ConfigError
-from src.deploy.outputs import make_readable, writing
+from src.deploy.outputs import output_file
 
 LOGGER = logging.getLogger("src.data")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -104,9 +106,47 @@ def truncation_reason(raw):
     return None
 
 
+EXIF_ORIENTATION = 0x0112      # the EXIF tag; 1 = as stored, 2-8 = flipped and/or turned
+
+
+def orientation_of(pil_image):
+    """The EXIF orientation (1-8) of an opened Pillow image; 1 when it has none."""
+    try:
+        value = pil_image.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError):      # a damaged EXIF block
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+def exif_orientation(raw):
+    """The EXIF orientation of the encoded image ``raw`` (Pillow reads the header only);
+    1 without one, or without Pillow."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return 1
+    try:
+        with Image.open(io.BytesIO(raw.tobytes())) as pil_image:
+            return orientation_of(pil_image)
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return 1
+
+
+def apply_orientation(image, orientation):
+    """``image`` (H, W[, C]) turned the way viewers (and cv2.imread) show a file with
+    this EXIF orientation: 6, a phone held upright, turns it a quarter clockwise."""
+    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],
+             4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+             6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns[orientation](image))
+
+
 def decode_file(path):
     """The file as cv2.IMREAD_UNCHANGED decodes it: (H, W) or (H, W, 1|3|4), BGR(A)
-    order, the file's sample type. ImageError for an empty, undecodable or cut file."""
+    order, the file's sample type, turned as its EXIF orientation says (IMREAD_UNCHANGED
+    ignores it; viewers and cv2.imread do not). ImageError for an empty, undecodable or
+    cut file."""
     raw = read_bytes(path)
     if raw.size == 0:
         raise unusable(path, "the file is empty")
@@ -117,7 +157,7 @@ def decode_file(path):
                                        "(corrupt or unsupported format)")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
         raise unusable(path, f"has {image.shape[2]} channels; expected 1, 3 or 4")
-    return image
+    return apply_orientation(image, exif_orientation(raw))
 
 
 def read_rgb(path, quiet=False) -> np.ndarray:
@@ -265,16 +305,10 @@ def assemble_output(sr_rgb, source: DecodedImage, scale, extension):
 
 # --- writing -----------------------------------------------------------------------------
 
-def temp_path(path):
-    """The hidden temporary file ``write_image`` renames to ``path``."""
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.tmp{os.path.splitext(path)[1].lower()}")
-
-
-def write_image(path, array):
-    """Write ``array`` (OpenCV order: BGR(A) or grey) atomically (a temporary file in the
-    same folder, then a rename), mode 0666 minus the umask. A write failure is one
-    OutputError naming the path; the temporary file is removed."""
+def write_image(path, array, overwrite=True):
+    """Write ``array`` (OpenCV order: BGR(A) or grey) atomically, mode 0666 minus the
+    umask; without ``overwrite`` an existing ``path`` is left as it is (OutputExistsError).
+    A write failure is one OutputError naming the path; no temporary file is left."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in IMAGE_EXTENSIONS:
         raise ImageError(f"output '{path}': unknown image extension; use one of "
@@ -282,16 +316,12 @@ def write_image(path, array):
     ok, encoded = cv2.imencode(extension, array)
     if not ok:
         raise ImageError(f"OpenCV could not encode '{path}' ({array.dtype}, {array.shape})")
-    tmp = temp_path(path)
-    with writing(path, tmp):
-        os.makedirs(os.path.dirname(tmp), exist_ok=True)
+    with output_file(path, overwrite) as tmp:
         encoded.tofile(tmp)
-        make_readable(tmp)
-        os.replace(tmp, path)
     return path
 
 
-def write_png(path, img_uint8_rgb):
+def write_png(path, img_uint8_rgb, overwrite=True):
     """Write a uint8 HxWx3 RGB (or HxW grey) array as PNG, atomically (write_image)."""
     img = np.asarray(img_uint8_rgb)
     if not str(path).lower().endswith(".png"):
@@ -299,4 +329,4 @@ def write_png(path, img_uint8_rgb):
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise ValueError(f"write_png('{path}'): expected a uint8 HxW[x3] array, "
                          f"got {img.dtype} {img.shape}")
-    return write_image(path, img[:, :, ::-1] if img.ndim == 3 else img)
+    return write_image(path, img[:, :, ::-1] if img.ndim == 3 else img, overwrite)

@@ -156,3 +156,32 @@ def test_run_main_one_line_for_input_errors_traceback_for_bugs(capsys):
     code, err = _run_main_output(capsys, ValueError("operands could not be broadcast"))
     assert code == 1 and "Traceback" in err and "operands could not be broadcast" in err
     assert err.strip().splitlines()[-1].startswith("error: this is a bug in AsConvSR")
+
+
+@pytest.mark.parametrize("key,text,expected", [
+    ("lr", "1e-3", 1e-3),                 # PyYAML reads 1e-3 as a string (no dot)
+    ("total_iters", "1e6", 1000000),
+    ("scale", "2.0", 2),
+    ("bias", "1", True),
+    ("mixed_jpeg_quality", "40,90", [40, 90]),
+    ("loss_scale", "1024", "1024"),
+    ("last_init_scale", "0", 0.0),
+])
+def test_yaml_and_flags_accept_the_same_values(tmp_path, key, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{key}: {text}\n")
+    assert load_config(str(path))[key] == expected
+    assert parse_config([f"--{key}", text])[0][key] == expected
+
+
+@pytest.mark.parametrize("key,text", [("lr", ".inf"), ("lr", ".nan"), ("scale", "2.5"),
+                                      ("channels", "true"), ("beta1", "-.inf"),
+                                      ("beta1", "-1e-3")])
+def test_yaml_and_flags_refuse_the_same_values(tmp_path, key, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{key}: {text}\n")
+    with pytest.raises(ConfigError, match=rf"config key '{key}'"):
+        load_config(str(path))
+    flag = {".inf": "inf", ".nan": "nan", "-.inf": "-inf"}.get(text, text)
+    with pytest.raises(ConfigError, match=rf"config key '{key}'"):
+        parse_config([f"--{key}", flag])

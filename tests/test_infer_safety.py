@@ -1,5 +1,7 @@
 """infer.py never loses a user's file: issue 18 (same folder, stem clashes, bad files,
-existing outputs, unknown extensions, file modes, broken exports, changed model keys)."""
+existing outputs, unknown extensions, file modes, broken exports, changed model keys) and
+issue 31 (EXIF orientation, two runs into one folder, a wrong --scale, an .onnx alone, a
+folder as the model, model keys an export ignores)."""
 import hashlib
 import os
 import stat
@@ -8,8 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from src.deploy.infer_jobs import plan_jobs
+from mindspore import Tensor
+
+from src.deploy.infer_jobs import plan_jobs, prepare_outputs, run_jobs, upscale_image_file
 from src.deploy.outputs import OutputError, output_names
+from src.deploy.runners import CheckpointRunner
+from src.deploy.tiling import upscale
 from tests.test_infer import rand, run_infer, tiny_checkpoint, write
 
 
@@ -102,19 +108,21 @@ def current_umask():
     return mask
 
 
-def test_single_file_overwrite_flag_and_stale_temp(tmp_path, ckpt):
+def test_single_file_overwrite_flag_keeps_a_file_named_like_a_temporary(tmp_path, ckpt):
     image = photos(tmp_path / "in", ("a.png",)) + "/a.png"
     target = tmp_path / "a_x2.png"
     target.write_bytes(b"an earlier result")
-    stale = tmp_path / ".a_x2.png.tmp.png"
-    stale.write_bytes(b"left by a killed run")
+    users = tmp_path / ".a_x2.png.tmp.png"          # the fixed name infer.py once wrote through
+    users.write_bytes(b"a user's file")
     result = run_infer("--model", ckpt, "--input", image, "--output", str(target))
     one_line_error(result, str(target), "exists")
     assert target.read_bytes() == b"an earlier result"
     result = run_infer("--model", ckpt, "--input", image, "--output", str(target),
                        "--overwrite", "--mode", "pynative")
     assert result.returncode == 0, result.stderr
-    assert cv2.imread(str(target)).shape == (20, 24, 3) and not stale.exists()
+    assert cv2.imread(str(target)).shape == (20, 24, 3)
+    assert users.read_bytes() == b"a user's file"
+    assert sorted(os.listdir(tmp_path)) == [".a_x2.png.tmp.png", "a_x2.png", "in"]
 
 
 def test_output_under_a_file_fails_before_loading(tmp_path, ckpt):
@@ -137,13 +145,23 @@ def test_broken_export_is_one_line(tmp_path, ckpt, name, content):
     one_line_error(result, str(model), "cannot be loaded")
 
 
-def test_changed_model_key_warns(tmp_path, ckpt):
+def test_changed_model_key_warns_and_is_used(tmp_path, ckpt):
+    """--temperature on a checkpoint that holds its own: warned about, and run at (it
+    used to warn, then load the checkpoint's T and change nothing)."""
+    from src.config import load_config
     image = photos(tmp_path / "in", ("a.png",)) + "/a.png"
     result = run_infer("--model", ckpt, "--input", image, "--output", str(tmp_path / "o"),
                        "--temperature", "1", "--mode", "pynative")
     assert result.returncode == 0, result.stderr
     warning = [line for line in result.stderr.splitlines() if "warning: --temperature" in line]
     assert len(warning) == 1 and "1.0" in warning[0] and "30.0" in warning[0]
+    written = cv2.imread(str(tmp_path / "o" / "a.png")).astype(int)
+    cfg = load_config(os.path.join(os.path.dirname(ckpt), "config.yaml"))
+    for temperature, same in ((1.0, True), (None, False)):     # None: the checkpoint's 30
+        expected = tmp_path / f"T{temperature}.png"
+        upscale_image_file(CheckpointRunner(ckpt, cfg, temperature=temperature), image,
+                           str(expected), tile=0)
+        assert bool(np.abs(cv2.imread(str(expected)).astype(int) - written).max() <= 1) is same
 
 
 def test_export_under_a_file_is_one_line_and_outputs_are_readable(tmp_path, ckpt):
@@ -191,3 +209,130 @@ def test_truncated_export_is_one_line(tmp_path, ckpt, file_format):
                        str(tmp_path / "out.png"))
     one_line_error(result, str(model))
     assert digests(tmp_path / "in") == before and not (tmp_path / "out.png").exists()
+
+
+# --- issue 31: never lose a user's file, round two ----------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(config, checkpoint, training net) of a tiny x2 model with its config.yaml."""
+    return tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")))
+
+
+def oriented_image(path, width, height, orientation, seed=0):
+    """An RGB image stored ``width`` x ``height`` with an EXIF orientation tag (as a phone
+    writes); returns the stored pixels."""
+    from PIL import Image
+    pixels = (rand(height, width, 3, seed=seed) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, exif=exif, **({"quality": 95} if str(path).endswith(
+        ".jpg") else {}))
+    return pixels
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_read_as_viewers_show_it(tmp_path, orientation):
+    from PIL import Image, ImageOps
+    from src.data.dataset import image_size
+    from src.images import read_rgb
+    path = tmp_path / "o.png"
+    oriented_image(path, 5, 3, orientation)
+    with Image.open(path) as opened:
+        shown = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    assert np.array_equal(read_rgb(str(path)), shown)
+    assert image_size(str(path)) == shown.shape[:2]
+
+
+def test_a_phone_jpeg_is_upscaled_upright(tmp_path, tiny):
+    """Stored 20x12 with orientation 6, shown 12x20: upscaled to 24x40, not 40x24."""
+    from src.images import read_rgb
+    cfg, ckpt, _ = tiny
+    photo = tmp_path / "phone.jpg"
+    oriented_image(photo, 20, 12, 6)
+    assert np.array_equal(read_rgb(str(photo)), cv2.imread(str(photo))[:, :, ::-1])
+    target = tmp_path / "phone_x2.png"
+    upscale_image_file(CheckpointRunner(ckpt, cfg), str(photo), str(target), tile=0)
+    assert cv2.imread(str(target)).shape == (40, 24, 3)
+
+
+def test_an_output_another_run_writes_meanwhile_is_kept_and_its_input_skipped(
+        tmp_path, tiny, monkeypatch):
+    """Two runs into one --output: the start-up check passes for both; each file is then
+    created exclusively, so the second writer skips it by name instead of replacing it."""
+    import src.deploy.infer_jobs as infer_jobs
+    cfg, ckpt, _ = tiny
+    folder = photos(tmp_path / "in", ("a.png", "b.png", "c.png"))
+    out = tmp_path / "out"
+    jobs = plan_jobs(folder, str(out))
+    prepare_outputs(jobs)
+    (out / "a.png").write_bytes(b"the other model's result")      # written before a.png's turn
+
+    def upscale_while_the_other_run_writes_b(runner, x, tile):
+        if not (out / "b.png").exists():
+            (out / "b.png").write_bytes(b"the other model's b")   # during b.png's upscaling
+        return upscale(runner, x, tile)
+    monkeypatch.setattr(infer_jobs, "upscale", upscale_while_the_other_run_writes_b)
+    failed = run_jobs(CheckpointRunner(ckpt, cfg), jobs, tile=0, progress=False,
+                      overwrite=False)
+    assert [os.path.basename(source) for source, _ in failed] == ["a.png", "b.png"]
+    assert all("exists" in reason and "--overwrite" in reason for _, reason in failed)
+    assert (out / "a.png").read_bytes() == b"the other model's result"
+    assert (out / "b.png").read_bytes() == b"the other model's b"
+    assert cv2.imread(str(out / "c.png")).shape == (20, 24, 3)
+    assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.png"]
+
+
+def test_a_graph_run_at_the_wrong_scale_writes_nothing(tmp_path, tiny):
+    """An x2 MINDIR copied without its .json, run with --scale 3: refused by shape."""
+    from src.deploy.exporter import export_graphs
+    from src.deploy.network import DeployError
+    from src.deploy.runners import open_model
+    cfg, _, net = tiny
+    paths, _ = export_graphs(net, "MINDIR", str(tmp_path / "solo" / "y"), tile_graphs=False)
+    os.remove(paths["full"] + ".json")
+    runner = open_model(paths["full"], dict(cfg, scale=3), {"scale", "unshuffle"})
+    odd = write(tmp_path / "odd.png", (rand(17, 23, 3) * 255).astype(np.uint8))
+    with pytest.raises(DeployError, match=r"returned 48x36 for a 24x18 input, not the "
+                                          r"72x54 of x3.*--scale"):
+        upscale_image_file(runner, odd, str(tmp_path / "o.png"), tile=0)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_an_onnx_copied_alone_runs_whole_images(tmp_path, tiny, capsys):
+    """docs/deploy.md: an .onnx carries its metadata, so it works without its sidecar
+    and without its tile/stats graphs (whole images, with or without --tile)."""
+    import shutil
+    from src.deploy.exporter import export_graphs
+    from src.deploy.runners import open_model
+    cfg, _, net = tiny
+    paths, _ = export_graphs(net, "ONNX", str(tmp_path / "export" / "onx"))
+    assert set(paths) == {"full", "tile", "stats"}
+    (tmp_path / "solo").mkdir()
+    solo = shutil.copy(paths["full"], tmp_path / "solo" / "onx.onnx")
+    runner = open_model(str(solo), cfg)
+    assert "onx_tile.onnx" in capsys.readouterr().err and not runner.can_tile
+    x = rand(1, 3, 10, 14)
+    reference = net(Tensor(x)).asnumpy()
+    for tile in (0, 4):
+        assert np.abs(upscale(runner, x, tile) - reference).max() < 1e-4
+
+
+def test_a_folder_given_as_the_model_is_named_a_folder(tmp_path):
+    from src.checkpoint import CheckpointError, read_checkpoint
+    from src.deploy.network import DeployError
+    from src.deploy.runners import open_model
+    with pytest.raises(DeployError, match="is a folder; give the .ckpt, .mindir or .onnx"):
+        open_model(str(tmp_path), {})
+    with pytest.raises(CheckpointError, match="is a folder; pass the .ckpt file inside it"):
+        read_checkpoint(str(tmp_path))
+
+
+def test_a_model_key_given_for_an_export_is_refused(tmp_path):
+    """A graph is fixed at export: --temperature would be recorded nowhere and change nothing."""
+    from src.config import ConfigError
+    from src.deploy.cli import refuse_keys_an_export_ignores
+    with pytest.raises(ConfigError, match="--temperature does not apply to 'm.onnx'"):
+        refuse_keys_an_export_ignores(["--temperature", "1", "--scale", "2"], "m.onnx")
+    refuse_keys_an_export_ignores(["--scale", "2", "--unshuffle", "2"], "m.onnx")
+    refuse_keys_an_export_ignores(["--temperature", "1"], "m.ckpt")

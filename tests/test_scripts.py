@@ -174,3 +174,31 @@ def test_gpu_check_runs_each_step_and_prints_one_table(tmp_path):
     assert set(GPU_CHECK_STEPS) <= set(rows)
     assert rows["train_O0"] == rows["eval_gpu"] == rows["bench_fp16"] == "PASS"
     assert rows["loss_O0"].startswith("FAIL") and rows["same_psnr"].startswith("FAIL")
+
+
+EVERY_SCRIPT = sorted(name for name in os.listdir(os.path.join(ROOT, "scripts"))
+                      if name.endswith((".sh", ".py")))
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_every_script_answers_help_before_doing_anything(tmp_path, flag):
+    """Issue 31: `setup.sh --help` ran the 800 MB set-up; `quickstart.sh --help` set up,
+    then took --help for a checkpoint. Each script runs from a copy of scripts/ whose
+    Python (and python3, for setup.sh) only records that it was called."""
+    python, log = recording_python(tmp_path)
+    executable(tmp_path / "python3", f'echo "python3 $*" >> {log}\n')
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    for name in EVERY_SCRIPT:
+        (checkout / "scripts" / name).write_text(
+            open(os.path.join(ROOT, "scripts", name)).read())
+    env = {**os.environ, "PYTHON": str(python), "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for name in EVERY_SCRIPT:
+        runner = [sys.executable] if name.endswith(".py") else ["bash"]
+        proc = subprocess.run([*runner, os.path.join("scripts", name), flag],
+                              cwd=ROOT if name.endswith(".py") else checkout,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert "usage:" in proc.stdout.lower(), (name, proc.stdout)
+    assert not log.exists(), log.read_text()
+    assert sorted(os.listdir(checkout)) == ["scripts"]              # no .venv, data, outputs

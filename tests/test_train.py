@@ -258,15 +258,31 @@ def test_output_under_a_file_is_one_line_naming_the_path(photos, tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-def test_partial_checkpoint_files_are_removed_at_the_next_start(photos, tmp_path):
+def test_resume_keeps_files_named_like_temporaries_and_runs_at_the_given_temperature(
+        photos, tmp_path):
+    """Issue 31: a run folder's files named as the trainer's temporaries once were are a
+    user's (they used to be deleted at every start); the run itself leaves none. A
+    resumed run with --temperature runs at it (the checkpoint's own T used to win while
+    config.yaml recorded the flag), and checkpoints get mode 0666 minus the umask."""
+    import stat
+    import yaml
+    from src.files import file_mode
     out = tmp_path / "run"
-    run_train(photos, out, "--total_iters", "2", "--val_every", "0")
-    for leftover in (".latest.ckpt.tmp.ckpt", ".latest.ckpt.tmp.tmp", ".best.ckpt.tmp.tmp",
-                     ".latest.pending.ckpt", "history.json.tmp"):
-        (out / leftover).write_bytes(b"partial")
-    run_train(photos, out, "--total_iters", "3", "--val_every", "0",
-              "--resume", str(out / "latest.ckpt"))
-    assert not [name for name in os.listdir(out) if "tmp" in name or "pending" in name]
+    run_train(photos, out, "--total_iters", "2", "--val_every", "0", "--ckpt_every", "1")
+    users = (".latest.ckpt.tmp.ckpt", ".latest.ckpt.tmp.tmp", ".best.ckpt.tmp.tmp",
+             ".latest.pending.ckpt", "history.json.tmp", "config.yaml.tmp", ".write-test")
+    for name in users:
+        (out / name).write_bytes(b"a user's file")
+    before = set(os.listdir(out))
+    run_train(photos, out, "--total_iters", "4", "--val_every", "0", "--ckpt_every", "1",
+              "--resume", str(out / "latest.ckpt"), "--temperature", "5")
+    assert all((out / name).read_bytes() == b"a user's file" for name in users)
+    assert set(os.listdir(out)) == before
+    temperatures = {v.item() for k, v in load_params(str(out / "latest.ckpt")).items()
+                    if k.endswith("control.temperature")}
+    assert temperatures == {5.0}
+    assert yaml.safe_load((out / "config.yaml").read_text())["temperature"] == 5.0
+    assert stat.S_IMODE(os.stat(out / "latest.ckpt").st_mode) == file_mode()
 
 
 def test_failed_checkpoint_write_removes_its_partial_files(tmp_path, monkeypatch):

@@ -46,7 +46,8 @@ import numpy as np
 from src.config import ConfigError
 from src.data.degrade import Degradation
 from src.data.imresize import imresize_uint8
-from src.images import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb, unusable
+from src.images import (IMAGE_EXTENSIONS, ImageError, list_images, orientation_of, read_rgb,
+                        unusable)
 from src.metrics import BT601_LUMA
 
 LOGGER = logging.getLogger("src.data")
@@ -491,12 +492,15 @@ class TrainingFiles:
 
 
 def image_size(path):
-    """(H, W) of an image file from its header (Pillow reads no pixels); ImageError
-    when the file is missing or not an image."""
+    """(H, W) of an image file from its header (Pillow reads no pixels), as read_rgb
+    returns it (turned by its EXIF orientation); ImageError when the file is missing or
+    not an image."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if orientation_of(image) in (5, 6, 7, 8):       # a quarter turn
+                width, height = height, width
     except FileNotFoundError:
         raise unusable(path, "file not found", "check the path") from None
     except (UnidentifiedImageError, OSError) as err:

@@ -31,7 +31,7 @@ import tarfile
 
 from src.images import ImageError, list_images, read_rgb, write_png
 from src.data.imresize import imresize_uint8
-from src.files import sha256_of
+from src.files import atomic_write, sha256_of, write_text_atomic
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.json")
 
@@ -139,9 +139,9 @@ def extract_files(deb_path, paths, target_dir):
             if name in wanted and member.isfile():
                 out_path = os.path.join(target_dir, name)
                 os.makedirs(os.path.dirname(out_path), exist_ok=True)
-                with stream.extractfile(member) as source, open(out_path + ".part", "wb") as out:
+                with stream.extractfile(member) as source, atomic_write(out_path) as tmp, \
+                        open(tmp, "wb") as out:
                     shutil.copyfileobj(source, out)
-                os.replace(out_path + ".part", out_path)
                 wanted.discard(name)
                 if not wanted:
                     break
@@ -275,11 +275,7 @@ def write_attribution(manifest, data_dir):
                       else f"pip {e['pip']}: {e['file']}")
             author = f"{e['author']}; " if "author" in e else ""
             lines.append(f"{split}/{e['name']}: {author}{e['licence']}; {origin}")
-    os.makedirs(data_dir, exist_ok=True)
-    tmp = os.path.join(data_dir, ".ATTRIBUTION.txt.part")
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    os.replace(tmp, os.path.join(data_dir, "ATTRIBUTION.txt"))
+    write_text_atomic(os.path.join(data_dir, "ATTRIBUTION.txt"), "\n".join(lines) + "\n")
 
 
 def derive_folder(hr_dir, targets_of, derive, overwrite=False):
@@ -301,7 +297,7 @@ def derive_folder(hr_dir, targets_of, derive, overwrite=False):
             skipped.append(path)
             continue
         for key, target in todo.items():
-            write_png(target, derive(hr, key))
+            write_png(target, derive(hr, key), overwrite)
             written += 1
     return written, kept, skipped
 

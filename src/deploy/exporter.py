@@ -20,7 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from src.deploy.outputs import make_readable, writing
+from src.deploy.outputs import output_file
 from src.deploy.metadata import FORMAT, VERSION, embed_in_onnx, sidecar_path, write_sidecar
 from src.deploy.network import (DeployError, as_tensor, deploy_from_training, pooled_shape,
                                 receptive_halo, uses_global_pooling)
@@ -76,23 +76,22 @@ INPUT_NAMES = {"full": ["lr"], "tile": ["lr", "pooled"], "stats": ["lr", "interi
 OUTPUT_NAMES = {"full": ["sr"], "tile": ["sr"], "stats": ["sums"]}
 
 
-def write_graph(cell, inputs, path, file_format, kind):
-    """Export ``cell`` to ``path`` (an existing file is replaced), then give it mode 0666
-    minus the umask (MindSpore writes 0400). An OSError is one line naming the path."""
+def write_graph(cell, inputs, path, file_format, kind, overwrite=True, metadata=None):
+    """Export ``cell`` to ``path`` through a temporary file (output_file: mode 0666 minus
+    the umask where MindSpore writes 0400; exclusive unless ``overwrite``); an ONNX graph
+    gets ``metadata`` embedded before it is renamed. An OSError is one line naming the path."""
     import mindspore as ms
-    with writing(path):
-        if os.path.exists(path):
-            os.remove(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with output_file(path, overwrite) as tmp:
         if file_format == "ONNX":
-            ms.onnx.export(cell, *inputs, file_name=path, input_names=INPUT_NAMES[kind],
+            ms.onnx.export(cell, *inputs, file_name=tmp, input_names=INPUT_NAMES[kind],
                            output_names=OUTPUT_NAMES[kind])
+            if metadata is not None:
+                embed_in_onnx(tmp, metadata)
         else:
-            ms.export(cell, *inputs, file_name=os.path.splitext(path)[0],
+            ms.export(cell, *inputs, file_name=os.path.splitext(tmp)[0],
                       file_format=file_format)
-        if not os.path.isfile(path):
-            raise DeployError(f"MindSpore reported no error but wrote no '{path}'")
-        make_readable(path)
+        if not os.path.getsize(tmp):
+            raise DeployError(f"MindSpore reported no error but wrote nothing for '{path}'")
     return path
 
 
@@ -139,19 +138,17 @@ def build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file
 
 
 def export_graphs(net, file_format, file_name, height=None, width=None, batch_size=1,
-                  tile_graphs=True, ckpt_file=""):
-    """Write the graphs and the metadata; returns ({kind: path}, metadata)."""
+                  tile_graphs=True, ckpt_file="", overwrite=True):
+    """Write the graphs and the metadata (each file exclusively unless ``overwrite``);
+    returns ({kind: path}, metadata)."""
     paths = graph_files(file_name, file_format, graph_kinds(net.cfg, height is None, tile_graphs))
+    metadata = build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file)
     for kind, path in paths.items():
         shuffle = "depth_to_space" if file_format == "ONNX" else "conv_transpose"
         cell = deploy_from_training(net, kind, batch_size, shuffle)   # fresh: one per export
         write_graph(cell, input_specs(kind, net.cfg, batch_size, height, width), path,
-                    file_format, kind)
-    metadata = build_metadata(net, paths, file_format, batch_size, height, width, ckpt_file)
-    if file_format == "ONNX":
-        for path in paths.values():
-            embed_in_onnx(path, metadata)
-    write_sidecar(paths["full"], metadata)
+                    file_format, kind, overwrite, metadata)
+    write_sidecar(paths["full"], metadata, overwrite)
     return paths, metadata
 
 
@@ -242,14 +239,16 @@ def verify_export(net, paths, metadata, file_format, photo, log=print):
 
 
 def export_model(cfg, ckpt_file, file_format="MINDIR", file_name="asconvsr", height=None,
-                 width=None, batch_size=1, tile_graphs=True, verify_image=None, log=print):
-    """Load ``ckpt_file`` into the network ``cfg`` describes, export, verify.
-    Returns ({kind: path}, metadata)."""
+                 width=None, batch_size=1, tile_graphs=True, verify_image=None, log=print,
+                 overwrite=True, temperature=None):
+    """Load ``ckpt_file`` into the network ``cfg`` describes (run at ``temperature``
+    instead of the checkpoint's own when given), export (each file exclusively unless
+    ``overwrite``), verify. Returns ({kind: path}, metadata)."""
     from src.checkpoint import load_trained_model
     check_request(cfg, file_format, file_name, height, width, batch_size)
-    net, _ = load_trained_model(cfg, ckpt_file)
+    net, _ = load_trained_model(cfg, ckpt_file, temperature)
     paths, metadata = export_graphs(net, file_format, file_name, height, width, batch_size,
-                                    tile_graphs, ckpt_file)
+                                    tile_graphs, ckpt_file, overwrite)
     for kind, path in paths.items():
         log(f"wrote {path} ({kind} graph, input {describe_input(metadata, kind)})")
     log(f"wrote {paths['full']}.json (metadata: x{metadata['scale']}, unshuffle "

@@ -12,11 +12,10 @@ import time
 
 from src.config import ConfigError
 from src.images import (IMAGE_EXTENSIONS, ImageError, assemble_output,
-                                 from_network_output, read_image, temp_path,
+                                 from_network_output, read_image,
                                  to_network_input, write_image)
-from src.deploy.outputs import (OutputError, check_writable_folder, output_names,
-                                refuse_existing, refuse_inputs, remove_quietly,
-                                same_path)
+from src.deploy.outputs import (OutputError, OutputExistsError, appeared, check_writable_folder,
+                                output_names, refuse_existing, refuse_inputs, same_path)
 from src.deploy.tiling import upscale
 from src.deploy.video import VIDEO_EXTENSIONS, is_video, upscale_video
 
@@ -87,48 +86,52 @@ def plan_jobs(source, output, ext="png", suffix="", overwrite=False):
 
 
 def prepare_outputs(jobs):
-    """Before the model loads: every output folder writable, stale temporaries removed."""
+    """Before the model loads: every output folder writable."""
     for folder in sorted({os.path.dirname(os.path.abspath(t)) for _, t in jobs}):
         check_writable_folder(folder, "--output")
-    for _, target in jobs:
-        remove_quietly(temp_path(target))
 
 
-def upscale_image_file(runner, source, target, tile):
+def upscale_image_file(runner, source, target, tile, overwrite=True):
     """Read, upscale, write one image; returns (input size, output size) as (W, H)."""
     image = read_image(source)
     sr = from_network_output(upscale(runner, to_network_input(image.rgb), tile))
     extension = os.path.splitext(target)[1].lower()
-    write_image(target, assemble_output(sr, image, runner.scale, extension))
+    write_image(target, assemble_output(sr, image, runner.scale, extension), overwrite)
     return image.rgb.shape[1::-1], sr.shape[1::-1]
 
 
-def run_job(runner, source, target, tile, fourcc, progress):
-    """One job; returns its report line."""
+def run_job(runner, source, target, tile, fourcc, progress, overwrite=True):
+    """One job; returns its report line. Without ``overwrite`` a target that appeared
+    since start-up (another run writing into the same folder) is OutputExistsError, before
+    the work and again at the moment of writing (the file is created exclusively)."""
     started = time.perf_counter()
+    if not overwrite and os.path.lexists(target):
+        raise appeared(target)
     if is_video(source):
-        frames, seconds = upscale_video(runner, source, target, tile, fourcc, progress)
+        frames, seconds = upscale_video(runner, source, target, tile, fourcc, progress,
+                                        overwrite)
         return (f"{source}: {frames} frames in {seconds:.1f} s ({frames / seconds:.2f} fps) "
                 f"-> {target}")
-    (w, h), (sw, sh) = upscale_image_file(runner, source, target, tile)
+    (w, h), (sw, sh) = upscale_image_file(runner, source, target, tile, overwrite)
     return (f"{source}: {w}x{h} -> {sw}x{sh} in {time.perf_counter() - started:.2f} s "
             f"-> {target}")
 
 
-def run_jobs(runner, jobs, tile, fourcc="mp4v", progress=True):
+def run_jobs(runner, jobs, tile, fourcc="mp4v", progress=True, overwrite=True):
     """Run every (input, output) job, printing one line per job. An input that cannot be
-    processed is reported on stderr and skipped; a write failure (OutputError) stops.
-    Returns [(input, reason)] of the skipped inputs."""
+    processed, or whose output another run has written meanwhile (OutputExistsError, left
+    as it is unless ``overwrite``), is reported on stderr and skipped; any other write
+    failure (OutputError) stops. Returns [(input, reason)] of the skipped inputs."""
     from tqdm import tqdm
     failed = []
     bar = tqdm(jobs, unit="file", disable=not progress or len(jobs) < 2)
     for source, target in bar:
         bar.set_description(os.path.basename(source))
         try:
-            line = run_job(runner, source, target, tile, fourcc, progress)
-        except OutputError:
-            raise
+            line = run_job(runner, source, target, tile, fourcc, progress, overwrite)
         except ConfigError as err:
+            if isinstance(err, OutputError) and not isinstance(err, OutputExistsError):
+                raise        # an unwritable folder or a full disk: the next ones fail too
             reason = str(err).strip().splitlines()[0]
             failed.append((source, reason))
             bar.write(f"skipped {source}: {reason}", file=sys.stderr)

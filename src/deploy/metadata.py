@@ -37,28 +37,25 @@ def sidecar_path(model_path):
     return f"{model_path}.json"
 
 
-def write_sidecar(model_path, metadata):
-    """Write the metadata JSON beside ``model_path`` (atomically)."""
-    from src.deploy.outputs import make_readable, writing
+def write_sidecar(model_path, metadata, overwrite=True):
+    """Write the metadata JSON beside ``model_path`` (atomically; exclusively unless
+    ``overwrite``)."""
+    from src.deploy.outputs import output_file
     path = sidecar_path(model_path)
-    tmp = f"{path}.tmp"
-    with writing(path, tmp):
+    with output_file(path, overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(metadata, handle, indent=2)
-        make_readable(tmp)
-        os.replace(tmp, path)
     return path
 
 
 def embed_in_onnx(onnx_path, metadata):
-    """Put the metadata JSON into the ONNX model's metadata_props (key ``asconvsr``)."""
+    """Put the metadata JSON into the ONNX model's metadata_props (key ``asconvsr``);
+    ``onnx_path`` is rewritten in place (export_graphs calls it on its temporary file)."""
     import onnx
     model = onnx.load(onnx_path)
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = ONNX_KEY, json.dumps(metadata)
-    if os.path.exists(onnx_path):
-        os.remove(onnx_path)
     onnx.save(model, onnx_path)
 
 

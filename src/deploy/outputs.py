@@ -6,59 +6,57 @@ files the usual mode (0666 minus the umask), and report write failures in one li
     refuse_existing(paths, overwrite, "choose another --save_dir")
     names = output_names(["x.png", "x.jpg", "y.png"], ".png")
     # {"x.png": "x_png.png", "x.jpg": "x_jpg.png", "y.png": "y.png"}
-    with writing(path):                              # OSError -> OutputError naming path
-        ...
+    with output_file(path, overwrite) as tmp:        # atomic; exclusive unless overwrite
+        write_to(tmp)                                # OSError -> OutputError naming path
 """
 import contextlib
 import os
-import uuid
 
 from src.config import ConfigError
+from src.files import atomic_write, temporary_file
 
 
 class OutputError(ConfigError):
     """An output that cannot or must not be written; the message names the path."""
 
 
-def file_mode():
-    """0666 minus the process umask (what ``open()`` gives a new file; 0644 usually)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def make_readable(path):
-    """Give ``path`` the usual mode (mkstemp and MindSpore's exporter write 0600/0400)."""
-    os.chmod(path, file_mode())
+class OutputExistsError(OutputError):
+    """An output that appeared after the start-up check (another run wrote it): the
+    input it belongs to is skipped, the file is left as it is."""
 
 
 def describe_os_error(path, err):
     return f"cannot write '{path}': {err.strerror or err}"
 
 
+def appeared(path):
+    """The OutputExistsError for an output that exists although the start-up check
+    found none."""
+    return OutputExistsError(f"output '{path}' exists: it was written after this run "
+                             f"checked (by another run?); it is left as it is, pass "
+                             f"--overwrite to replace it")
+
+
 @contextlib.contextmanager
-def writing(path, *temporaries):
-    """Turn an OSError raised inside into a one-line OutputError naming ``path``, after
-    removing the partial ``temporaries``."""
+def writing(path):
+    """Turn an OSError raised inside into a one-line OutputError naming ``path``
+    (OutputExistsError when the file is there already)."""
     try:
         yield
+    except FileExistsError as err:
+        raise appeared(err.filename or path) from None
     except OSError as err:
-        for tmp in temporaries:
-            remove_quietly(tmp)
         raise OutputError(describe_os_error(getattr(err, "filename", None) or path, err)) \
             from None
-    except BaseException:
-        for tmp in temporaries:
-            remove_quietly(tmp)
-        raise
 
 
-def remove_quietly(path):
-    try:
-        if path and os.path.isfile(path):
-            os.remove(path)
-    except OSError:
-        pass
+@contextlib.contextmanager
+def output_file(path, overwrite):
+    """:func:`src.files.atomic_write` of a user-named output, its OSErrors as one-line
+    OutputErrors: yields the temporary path to write to. Without ``overwrite`` the file
+    is created exclusively (checked at the moment of writing, not only at start-up)."""
+    with writing(path), atomic_write(path, overwrite) as tmp:
+        yield tmp
 
 
 def check_writable_folder(folder, flag):
@@ -66,16 +64,12 @@ def check_writable_folder(folder, flag):
     way, a read-only or full file system fail here, before any long work)."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise OutputError(f"{flag} '{folder}' is a file, not a folder")
-    probe = os.path.join(folder, f".write_test_{uuid.uuid4().hex[:8]}")
     try:
         os.makedirs(folder, exist_ok=True)
-        with open(probe, "wb") as handle:
-            handle.write(b"0")
+        os.remove(temporary_file(os.path.join(folder, "write-test")))
     except OSError as err:
         raise OutputError(f"{flag} '{folder}': "
                           f"{describe_os_error(err.filename or folder, err)}") from None
-    finally:
-        remove_quietly(probe)
 
 
 def same_path(a, b):

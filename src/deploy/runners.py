@@ -18,6 +18,7 @@ Ascend; on CPU, where that call is unsupported, until the host copy of the outpu
 converting inputs and outputs around it is not counted.
 """
 import os
+import sys
 import time
 
 import numpy as np
@@ -103,14 +104,14 @@ class CheckpointRunner(MindSporeRunner):
 
     kind = "checkpoint"
 
-    def __init__(self, path, cfg, fp16=False, net=None):
+    def __init__(self, path, cfg, fp16=False, net=None, temperature=None):
         """``path`` loaded into the model ``cfg`` describes; with ``net`` given, that
         AsConvSR instead (its Parameters themselves, so a network still training is run
         with its weights of the moment; ``path`` only names it). The network's train flag
         is left as it was: a trainer sets it around validation."""
         if net is None:
             from src.checkpoint import load_trained_model
-            net, _ = load_trained_model(cfg, path)
+            net, _ = load_trained_model(cfg, path, temperature)
         model_cfg = net.cfg
         pooling = uses_global_pooling(model_cfg)
         # a pooled std (control_pool, an issue-17 experiment) is no sum over tiles
@@ -150,13 +151,12 @@ class ExportRunner(ModelRunner):
     """An export: the graphs its metadata names, each loaded by the subclass's ``_load``."""
 
     def __init__(self, path, metadata):
-        kinds = [k for k in ("full", "tile", "stats") if graph_path(path, metadata, k)]
+        kinds = present_graphs(path, metadata)
         super().__init__(path, **runner_fields(metadata), graph_kinds=kinds,
                          model_cfg=model_config(metadata))
         self.graphs = {}
         for kind in kinds:
             file = graph_path(path, metadata, kind) if kind != "full" else path
-            require_file(file, kind)
             self.graphs[kind] = self._load(file)
 
     def _load(self, file):
@@ -222,10 +222,20 @@ def onnx_session(file, providers=("CPUExecutionProvider",)):
         raise DeployError(unreadable_model(file, err)) from None
 
 
-def require_file(path, kind):
-    if not os.path.isfile(path):
-        raise DeployError(f"the {kind} graph '{path}' named in the export metadata is missing; "
-                          f"keep the files export.py wrote together, or re-export")
+def present_graphs(path, metadata):
+    """The graph kinds of an export that can be run: "full" (``path`` itself), plus
+    "tile" and "stats" when the metadata names them and both files are there. A model
+    file copied without them (an .onnx carries its metadata) runs whole images; a
+    warning names what is missing."""
+    tiling = [kind for kind in ("tile", "stats") if graph_path(path, metadata, kind)]
+    missing = [graph_path(path, metadata, kind) for kind in tiling
+               if not os.path.isfile(graph_path(path, metadata, kind))]
+    if missing:
+        print(f"warning: '{path}': the tiling graph '{missing[0]}' named in its metadata is "
+              f"missing; whole images only (copy the files export.py wrote together to tile)",
+              file=sys.stderr)
+        return ["full"]
+    return ["full"] + tiling
 
 
 def runner_fields(metadata):
@@ -284,21 +294,25 @@ def model_scale(path, cfg, explicit_keys=()):
     return int(export_metadata(path, cfg, explicit_keys)["scale"])
 
 
-def open_model(path, cfg, explicit_keys=(), fp16=False):
+def open_model(path, cfg, explicit_keys=(), fp16=False, temperature=None):
     """A runner for ``path`` (.ckpt, .mindir or .onnx).
 
     cfg: the resolved config (for a .ckpt: its model keys; for exports: ``scale`` and
     ``unshuffle`` are used only when the export has no metadata and the user passed them).
     explicit_keys: config keys given on the command line (an explicit --scale must agree
     with an export's metadata). fp16: run a .ckpt's graphs in float16 (src/engine/amp.py).
+    temperature: run a .ckpt at this softmax temperature, not its own (an explicit choice).
     """
+    if os.path.isdir(path):
+        raise DeployError(f"model '{path}' is a folder; give the .ckpt, .mindir or .onnx "
+                          f"file inside it")
     if not os.path.isfile(path):
         raise DeployError(f"model '{path}' does not exist")
     extension = os.path.splitext(path)[1].lower()
     if extension not in MODEL_EXTENSIONS:
         raise DeployError(f"model '{path}': expected a .ckpt, .mindir or .onnx file")
     if extension == ".ckpt":
-        return CheckpointRunner(path, cfg, fp16)
+        return CheckpointRunner(path, cfg, fp16, temperature=temperature)
     metadata = export_metadata(path, cfg, explicit_keys)
     if extension == ".mindir":
         return MindirRunner(path, metadata)

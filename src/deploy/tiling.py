@@ -24,6 +24,20 @@ from src.deploy.network import DeployError
 from src.images import pad_to_multiple
 
 
+def check_output(runner, x, sr):
+    """``sr``, after checking it is ``runner.scale`` times the input ``x``: a graph
+    run with a wrong --scale (an export without its metadata) would otherwise be cut or
+    padded into a wrong image. DeployError naming both sizes before anything is written."""
+    height, width = x.shape[2:]
+    s = runner.scale
+    if tuple(sr.shape) != (x.shape[0], 3, s * height, s * width):
+        got = f"{sr.shape[3]}x{sr.shape[2]}" if sr.ndim == 4 else str(tuple(sr.shape))
+        raise DeployError(f"model '{runner.path}' returned {got} for a {width}x{height} "
+                          f"input, not the {s * width}x{s * height} of x{s}: give the "
+                          f"model's own --scale, or keep the export's .json beside it")
+    return sr
+
+
 def plan_axis(length, core, halo):
     """Windows along one axis: [(window_start, core_start, core_end)], window length.
 
@@ -75,7 +89,7 @@ def run_tiles(runner, image, tiles, window, means):
     out = np.empty((1, 3, image.shape[2] * s, image.shape[3] * s), np.float32)
     for wy, wx, (y0, y1), (x0, x1) in tiles:
         crop = image[:, :, wy:wy + window[0], wx:wx + window[1]]
-        sr = runner.tile(crop, means)
+        sr = check_output(runner, crop, runner.tile(crop, means))
         out[:, :, s * y0:s * y1, s * x0:s * x1] = \
             sr[:, :, s * (y0 - wy):s * (y1 - wy), s * (x0 - wx):s * (x1 - wx)]
     return out
@@ -103,7 +117,7 @@ def upscale(runner, image, tile=512):
     else:                    # whole image: asked for, or an export without tile graphs
         tiles, window = [None], padded.shape[2:]
     if len(tiles) == 1:
-        out = runner.full(padded)
+        out = check_output(runner, padded, runner.full(padded))
     else:
         means = whole_image_means(runner, padded, tiles, window) if runner.pooled_shape else None
         out = run_tiles(runner, padded, tiles, window, means)

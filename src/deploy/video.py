@@ -2,8 +2,9 @@
 
 Every frame is upscaled on its own (the control modules pool over that frame), through
 the same tiler as still images. The output keeps the input's frame rate; audio is not
-carried over (OpenCV does not read it). Written to a temporary file (removed on failure), renamed at the end, mode 0666 minus
-the umask.
+carried over (OpenCV does not read it). Written through src.deploy.outputs.output_file:
+a temporary file (removed on failure) renamed at the end, mode 0666 minus the umask,
+created exclusively unless ``overwrite``.
 """
 import os
 import time
@@ -11,8 +12,8 @@ import time
 import cv2
 import numpy as np
 
-from src.images import ImageError, from_network_output, temp_path, to_network_input, to_uint8
-from src.deploy.outputs import make_readable, remove_quietly, writing
+from src.images import ImageError, from_network_output, to_network_input, to_uint8
+from src.deploy.outputs import output_file
 from src.deploy.tiling import upscale
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -38,19 +39,30 @@ def upscale_frame(runner, frame_bgr, tile):
     return to_uint8(sr[:, :, ::-1])
 
 
-def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
+def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True,
+                  overwrite=True):
     """Upscale every frame of ``source`` into ``target``; returns (frames, seconds)."""
-    from tqdm import tqdm
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise ImageError(f"OpenCV cannot open the video '{source}'")
+    try:
+        with output_file(target, overwrite) as tmp:
+            frames, seconds = write_frames(runner, capture, tmp, tile, fourcc,
+                                           os.path.basename(source), progress)
+            if frames == 0:
+                raise ImageError(f"no frame could be read from '{source}'")
+    finally:
+        capture.release()
+    return frames, seconds
+
+
+def write_frames(runner, capture, path, tile, fourcc, label, progress):
+    """Every frame of ``capture`` upscaled into a new video at ``path``; (frames, seconds)."""
+    from tqdm import tqdm
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    tmp = temp_path(target)
-    with writing(target):
-        os.makedirs(os.path.dirname(tmp), exist_ok=True)
     writer, frames, start = None, 0, time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc=os.path.basename(source), disable=not progress)
+    bar = tqdm(total=total, unit="frame", desc=label, disable=not progress)
     try:
         while True:
             ok, frame = capture.read()
@@ -58,25 +70,13 @@ def upscale_video(runner, source, target, tile, fourcc="mp4v", progress=True):
                 break
             sr = upscale_frame(runner, frame, tile)
             if writer is None:
-                writer = open_writer(tmp, fps, (sr.shape[1], sr.shape[0]), fourcc)
+                writer = open_writer(path, fps, (sr.shape[1], sr.shape[0]), fourcc)
             writer.write(sr)
             frames += 1
             bar.update(1)
             bar.set_postfix(fps=f"{frames / (time.perf_counter() - start):.2f}")
-    except BaseException:
-        if writer is not None:
-            writer.release()
-            writer = None
-        remove_quietly(tmp)
-        raise
     finally:
         bar.close()
-        capture.release()
         if writer is not None:
             writer.release()
-    if frames == 0:
-        raise ImageError(f"no frame could be read from '{source}'")
-    with writing(target, tmp):
-        make_readable(tmp)
-        os.replace(tmp, target)
     return frames, time.perf_counter() - start

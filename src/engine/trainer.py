@@ -25,6 +25,7 @@ Resume reproduces an uninterrupted run: the data stream is a pure function of
 (seed, sample index) and restarts at the checkpoint's iteration, and the checkpoint
 holds everything the step depends on (weights, Adam moments and step, beta powers).
 """
+import atexit
 import json
 import math
 import os
@@ -37,14 +38,13 @@ import numpy as np
 import mindspore as ms
 
 from src.checkpoint import (CheckpointError, load_model_weights, parameter_mismatch,
-                            read_checkpoint, remove_partial_checkpoints,
-                            save_checkpoint_atomic)
+                            read_checkpoint, save_checkpoint_atomic)
 from src.config import ConfigError, save_config
 from src.data.degrade import Degradation
 from src.engine.tensorboard import Scalars, event_files
 from src.engine.train_step import (TemperatureSchedule, build_train_step, current_loss_scale,
                                    step_result)
-from src.files import sha256_of
+from src.files import atomic_write, sha256_of, temporary_file
 from src.model.asconvsr import AsConvSRConfig, build_model
 
 
@@ -71,12 +71,11 @@ class RunFolder:
     """Files of one training run; only rank 0 writes, and only after :meth:`prepare`."""
 
     RUN_FILES = ("latest.ckpt", "best.ckpt", "history.json")   # what marks a run
-    PENDING = ".latest.pending.ckpt"    # the newest checkpoint until its next step's loss
-    TEMPORARY = ("config.yaml.tmp", "history.json.tmp", "curve.png.tmp.png", PENDING)
 
     def __init__(self, path, writer):
         self.path = path
         self.writer = writer
+        self.pending = None   # the newest checkpoint until its next step's loss is finite
 
     def file(self, name):
         return os.path.join(self.path, name)
@@ -92,17 +91,16 @@ class RunFolder:
                 f"or pass --overwrite to replace it")
 
     def prepare(self, replace):
-        """Create the folder, prove it writable (an OSError names the path), remove the
-        partial files an interrupted run left, and with ``replace`` the old run's files."""
+        """Create the folder, prove it writable (an OSError names the path), and with
+        ``replace`` remove the old run's files. No file is removed by a fixed or
+        pattern name: every temporary file this code writes has a made-up name
+        (src.files.atomic_write) and is removed by the code that made it."""
         if not self.writer:
             return
         os.makedirs(self.path, exist_ok=True)
-        probe = self.file(".write-test")
-        with open(probe, "w", encoding="utf-8") as handle:
-            handle.write("ok\n")
-        os.remove(probe)
-        remove_partial_checkpoints(self.path)
-        stale = self.TEMPORARY + (self.RUN_FILES + ("curve.png",) if replace else ())
+        os.remove(temporary_file(self.file("write-test")))     # an OSError names the folder
+        atexit.register(self.discard_pending)     # Ctrl-C, an exception: no stray pending file
+        stale = self.RUN_FILES + ("curve.png",) if replace else ()
         for name in stale:
             if os.path.isfile(self.file(name)):
                 os.remove(self.file(name))
@@ -110,17 +108,21 @@ class RunFolder:
             os.remove(path)
 
     def save_pending(self, train_step, iteration):
-        """Write this iteration's checkpoint beside latest.ckpt, not over it."""
-        save_checkpoint_atomic(train_step, self.file(self.PENDING),
-                               append_dict={"iteration": iteration})
+        """Write this iteration's checkpoint beside latest.ckpt, not over it, under a
+        name no other file has."""
+        self.discard_pending()
+        self.pending = temporary_file(self.file("latest.ckpt"))
+        save_checkpoint_atomic(train_step, self.pending, append_dict={"iteration": iteration})
 
     def promote_pending(self):
         """The pending checkpoint's weights gave a finite loss: it becomes latest.ckpt."""
-        os.replace(self.file(self.PENDING), self.file("latest.ckpt"))
+        os.replace(self.pending, self.file("latest.ckpt"))
+        self.pending = None
 
     def discard_pending(self):
-        if os.path.isfile(self.file(self.PENDING)):
-            os.remove(self.file(self.PENDING))
+        if self.pending and os.path.isfile(self.pending):
+            os.remove(self.pending)
+        self.pending = None
 
     def log(self, line):
         if not self.writer:
@@ -131,10 +133,9 @@ class RunFolder:
 
     def save_history(self, history):
         if self.writer:
-            tmp = self.file("history.json.tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(history, handle)
-            os.replace(tmp, self.file("history.json"))
+            with atomic_write(self.file("history.json")) as tmp:
+                with open(tmp, "w", encoding="utf-8") as handle:
+                    json.dump(history, handle)
 
     def load_history(self):
         path = self.file("history.json")
@@ -264,10 +265,11 @@ def plot_curves(history, path, loss_name="charbonnier"):
     ax_psnr.set(xlabel="iteration", ylabel="PSNR-Y gain over bicubic (dB)",
                 title="validation (first set chooses best.ckpt)")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def code_version():
@@ -334,6 +336,9 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         run.log(init_line)
 
     temperature = TemperatureSchedule.from_config(cfg)
+    # The config's T, which config.yaml records: not the one a resumed or --init_weights
+    # checkpoint holds (loading restored that). Resumed, it is the T the step would have had.
+    net.set_temperature(temperature.value_at(start))
     # (path, iteration) of the newest checkpoint whose weights gave a finite loss
     last_good = (resume, start) if resume else None
     pending = None           # iteration of the checkpoint waiting for the next step's loss
