@@ -30,7 +30,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from research.runs import cell, finished, resume_flags, run_all, selected, slug, summary  # noqa: E402
+from research.runs import (cell, common_arguments, dispatch, finished, resume_flags,  # noqa: E402
+                          run_all, selected, slug, summary)
 
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
 # The control module sees channel means and stds, and normalises its hidden layer over the
@@ -215,27 +216,17 @@ def write_outputs(rows, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["train", "report"])
-    parser.add_argument("--iters", type=int, default=3000, help="iterations per run (the budget)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variants", default="", help="comma-separated names (default: all)")
+    common_arguments(parser, out="runs/adaptation", seeds="0,1,2")
+    parser.set_defaults(iters=3000)
     parser.add_argument("--degradation", default="bicubic",
                         choices=["bicubic", "challenge", "mixed"],
                         help="training degradation (train.py's key; mixed uses its defaults)")
     parser.add_argument("--blur", default="0,0", help="mixed: blur sigma range 'min,max' (LR px)")
     parser.add_argument("--noise", default="0,0", help="mixed: noise sigma range 'min,max' (0-255)")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--lr_patch_size", type=int, default=64)
-    parser.add_argument("--train_dir", default="data/train")
     parser.add_argument("--val_dir", default="data/val")
     parser.add_argument("--latency_runs", type=int, default=5,
                         help="round-robin rounds of 1080p forwards (0: no latency column)")
-    parser.add_argument("--out", default="runs/adaptation")
-    args = parser.parse_args()
-    if args.iters < 1:
-        sys.exit(f"error: --iters must be >= 1, got {args.iters}")
-    os.makedirs(args.out, exist_ok=True)
-    train_all(args) if args.action == "train" else report(args)
+    dispatch(parser.parse_args(), train_all, report)
 
 
 if __name__ == "__main__":

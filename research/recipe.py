@@ -30,7 +30,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from research.runs import cell, finished, resume_flags, run_all, selected, slug, summary  # noqa: E402
+from research.runs import (cell, common_arguments, dispatch, finished, resume_flags,  # noqa: E402
+                          run_all, selected, slug, summary)
 
 BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 # The schedule fitted to the run (BasicSR's small models: cosine to 1e-7) after a
@@ -173,26 +174,15 @@ def write_outputs(rows, folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["train", "report"])
-    parser.add_argument("--iters", type=int, default=12000, help="iterations per run (the budget)")
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--variants", default="", help="comma-separated names (default: all)")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--lr_patch_size", type=int, default=64)
+    common_arguments(parser, out="runs/recipe", seeds="0,1")
     parser.add_argument("--val_every", type=int, default=2000)
     parser.add_argument("--degradation", default="bicubic", choices=["bicubic", "challenge"],
                         help="training LR and val protocol: MATLAB bicubic, or the NTIRE "
                              "2023 kit's (Pillow bicubic + JPEG q90, validated as the kit scores)")
-    parser.add_argument("--train_dir", default="data/train")
     parser.add_argument("--val_dir", default="data/val", help="the val photos (choose best.ckpt)")
     parser.add_argument("--benchmarks", default=BENCHMARKS,
                         help="folder holding Set5/ and Set14/ (HR PNGs), reported only")
-    parser.add_argument("--out", default="runs/recipe")
-    args = parser.parse_args()
-    if args.iters < 1:
-        sys.exit(f"error: --iters must be >= 1, got {args.iters}")
-    os.makedirs(args.out, exist_ok=True)
-    train_all(args) if args.action == "train" else report(args)
+    dispatch(parser.parse_args(), train_all, report)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,24 @@ def summary(values):
 def cell(mean, spread, digits=3):
     """'+m ± h' with h half the spread; '-' for no value."""
     return "-" if mean is None else f"{mean:+.{digits}f} ± {spread / 2:.{digits}f}"
+
+
+def common_arguments(parser, out, seeds):
+    """The flags every runner takes: the action, the budget, seeds, variants, batch and
+    LR patch, the photo folders and the output folder."""
+    parser.add_argument("action", choices=["train", "report"])
+    parser.add_argument("--iters", type=int, default=12000, help="iterations per run (the budget)")
+    parser.add_argument("--seeds", default=seeds)
+    parser.add_argument("--variants", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--lr_patch_size", type=int, default=64)
+    parser.add_argument("--train_dir", default="data/train")
+    parser.add_argument("--out", default=out)
+
+
+def dispatch(args, train_all, report):
+    """Check the budget, create the output folder, run the action."""
+    if args.iters < 1:
+        sys.exit(f"error: --iters must be >= 1, got {args.iters}")
+    os.makedirs(args.out, exist_ok=True)
+    train_all(args) if args.action == "train" else report(args)

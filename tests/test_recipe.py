@@ -1,7 +1,6 @@
 """The recipe study runner (research/recipe.py): one command per variant and seed with
 the three val sets, resumable, and a report of the last validation over seeds."""
 import argparse
-import importlib.util
 import json
 import os
 
@@ -11,10 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_runner():
-    spec = importlib.util.spec_from_file_location("recipe", os.path.join(ROOT, "research", "recipe.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from research import recipe
+    return recipe
 
 
 def args_for(out, **extra):
