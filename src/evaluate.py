@@ -2,7 +2,7 @@
 for eval.py and the training loop's validation.
 
     predict = Predictor(open_model(path, cfg), tile)  # src/deploy: .ckpt, .mindir, .onnx
-    predict = make_predictor(net)                     # the same around a network in memory
+    predict = predictor_for_network(net)              # the same around a network in memory
     rows, mean = evaluate_pairs(predict, pairs, scale, crop_border)
 
 Prediction itself is not here: it is src/deploy/predictor.py over the runners of
@@ -50,14 +50,6 @@ METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 BICUBIC_KEYS = tuple(f"bicubic_{key}" for key in METRIC_KEYS)
 GAIN_KEYS = ("gain_psnr_y", "gain_psnr_rgb")
 ROW_KEYS = METRIC_KEYS + BICUBIC_KEYS + GAIN_KEYS + ("runtime_ms",)
-
-
-def make_predictor(net, unshuffle=None):
-    """``predict(lr_uint8) -> sr_uint8`` for the AsConvSR ``net`` in memory (training's
-    validation), whole image: the deploy runners' predictor, the one eval.py and
-    infer.py use (src/deploy/predictor.py); ``unshuffle``, if given, must be net's."""
-    from src.deploy.predictor import predictor_for_network
-    return predictor_for_network(net, unshuffle)
 
 
 class _BicubicCache:

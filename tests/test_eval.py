@@ -12,6 +12,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 import src.evaluate as evaluate
+from src.deploy.predictor import predictor_for_network
 from src.config import load_config, save_config
 from src.data.imresize import imresize_uint8
 from src.metrics import psnr, rgb_to_y, ssim
@@ -46,7 +47,7 @@ def tiny_net(seed=0, **overrides):
 def test_predictor_pads_odd_sizes_and_crops_back():
     _, net = tiny_net()
     lr = structured_rgb(13, 18, seed=1)
-    sr = evaluate.make_predictor(net, 2)(lr)
+    sr = predictor_for_network(net, 2)(lr)
     assert sr.shape == (26, 36, 3) and sr.dtype == np.uint8
     padded = np.pad(lr, ((0, 1), (0, 0), (0, 0)), mode="edge").astype(np.float32) / 255
     out = net(Tensor(padded.transpose(2, 0, 1)[None].copy())).asnumpy()[0, :, :26, :36]
@@ -80,7 +81,7 @@ def test_evaluate_pairs_rows_mean_and_bicubic_cache(monkeypatch):
 
 def test_predictor_warms_up_per_shape_in_graph_mode_only():
     _, net = tiny_net()
-    predict = evaluate.make_predictor(net, 2)
+    predict = predictor_for_network(net, 2)
     small, other = np.zeros((8, 8, 3), np.uint8), np.zeros((10, 8, 3), np.uint8)
     assert predict.needs_warm_up(small)
     predict.warm_up(small)

@@ -11,9 +11,8 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor
 
-import src.evaluate as evaluate
 from src.config import save_config
-from src.deploy.predictor import Predictor
+from src.deploy.predictor import Predictor, predictor_for_network
 from src.deploy.runners import CheckpointRunner
 from src.images import write_png
 from tests.synthetic import structured_images
@@ -87,7 +86,7 @@ def test_checkpoint_mindir_and_onnx_score_alike_through_eval_py(tmp_path, export
 def test_validation_runs_the_network_in_memory_through_the_checkpoint_runner():
     _, net = tiny_net(seed=4)
     net.set_train(True)                                # as the trainer holds it
-    predict = evaluate.make_predictor(net, 2)          # trainer.Validator's call
+    predict = predictor_for_network(net, 2)          # trainer.Validator's call
     assert isinstance(predict, Predictor) and isinstance(predict.runner, CheckpointRunner)
     assert net.training                                # wrapping left the run's mode alone
     net.set_train(False)                               # as trainer.validate does
@@ -101,7 +100,7 @@ def test_validation_runs_the_network_in_memory_through_the_checkpoint_runner():
     expected = np.round(np.clip(net(x).asnumpy()[0].transpose(1, 2, 0), 0, 1) * 255)
     assert np.abs(after.astype(int) - expected).max() <= 1     # float rounding at .5 only
     with pytest.raises(ValueError, match="unshuffle 4"):
-        evaluate.make_predictor(net, 4)
+        predictor_for_network(net, 4)
 
 
 def bad_copy(exported, folder, case):

@@ -210,7 +210,8 @@ class Validator:
 
     def __init__(self, cfg, net):
         from src.data.dataset import load_eval_pairs
-        from src.evaluate import make_predictor, measurable_pairs
+        from src.deploy.predictor import predictor_for_network
+        from src.evaluate import measurable_pairs
         from src.data.degrade import challenge_lr
         challenge = cfg.val_protocol == "challenge"
         self.scale = cfg.scale
@@ -226,7 +227,7 @@ class Validator:
                                   f"set --val_dir ''")
             self.sets[name] = measurable_pairs(pairs, self.crop_border, folder)
         self.first = next(iter(self.sets))
-        self.predict = make_predictor(net, cfg.unshuffle)
+        self.predict = predictor_for_network(net, cfg.unshuffle)
 
     def __call__(self):
         from src.evaluate import evaluate_pairs
