@@ -387,14 +387,16 @@ def split_folders(value):
     return [str(item).strip() for item in items if str(item).strip()]
 
 
-def folder_pairs(hr_dirs, lr_dirs):
-    """[(hr_dir, lr_dir or None)]: one LR folder per HR folder, or none at all."""
+def folder_pairs(hr_dirs, lr_dirs, keys=("train_dir", "train_lr_dir")):
+    """[(hr_dir, lr_dir or None)]: one LR folder per HR folder, or none at all; ``keys``
+    names the two config keys in the errors."""
+    hr_key, lr_key = keys
     hr_dirs, lr_dirs = split_folders(hr_dirs), split_folders(lr_dirs)
     if not hr_dirs:
-        raise ConfigError("train_dir is empty; pass --train_dir FOLDER[,FOLDER...]")
+        raise ConfigError(f"{hr_key} is empty; pass --{hr_key} FOLDER[,FOLDER...]")
     if lr_dirs and len(lr_dirs) != len(hr_dirs):
-        raise ConfigError(f"train_lr_dir names {len(lr_dirs)} folder(s) for {len(hr_dirs)} "
-                          f"train_dir folder(s); give one LR folder per HR folder, in order, "
+        raise ConfigError(f"{lr_key} names {len(lr_dirs)} folder(s) for {len(hr_dirs)} "
+                          f"{hr_key} folder(s); give one LR folder per HR folder, in order, "
                           f"or none")
     return list(zip(hr_dirs, lr_dirs or [None] * len(hr_dirs)))
 

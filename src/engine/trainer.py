@@ -191,16 +191,12 @@ def val_sets(cfg):
     """[(name, hr folder, lr folder or None)] of the comma lists ``val_dir`` and
     ``val_lr_dir``. A set's name is its folder's name (made unique with its position),
     the name it is logged and recorded under; the first set chooses best.ckpt."""
-    from src.data.dataset import split_folders
-    hr_dirs, lr_dirs = split_folders(cfg.val_dir), split_folders(cfg.val_lr_dir)
-    if lr_dirs and len(lr_dirs) != len(hr_dirs):
-        raise ConfigError(f"val_lr_dir names {len(lr_dirs)} folder(s) for {len(hr_dirs)} "
-                          f"val_dir folder(s); give one LR folder per val folder, in order, "
-                          f"or none")
-    names = [os.path.basename(os.path.normpath(folder)) or "val" for folder in hr_dirs]
+    from src.data.dataset import folder_pairs
+    pairs = folder_pairs(cfg.val_dir, cfg.val_lr_dir, keys=("val_dir", "val_lr_dir"))
+    names = [os.path.basename(os.path.normpath(folder)) or "val" for folder, _ in pairs]
     names = [name if names.count(name) == 1 else f"{name}_{k + 1}"
              for k, name in enumerate(names)]
-    return list(zip(names, hr_dirs, lr_dirs or [None] * len(hr_dirs)))
+    return [(name, hr, lr) for name, (hr, lr) in zip(names, pairs)]
 
 
 class Validator:
