@@ -491,3 +491,18 @@ def test_challenge_val_protocol_uses_the_kits_lr_and_crop_0(photos):
     standard = Validator(load_config(overrides={**cfg, "val_protocol": "standard"}),
                          build_model(AsConvSRConfig.from_dict(cfg)))
     assert standard.crop_border == 2
+
+
+def test_history_json_is_strict_json_when_a_value_is_not_finite(tmp_path):
+    from src.engine.trainer import RunFolder
+    folder = RunFolder(str(tmp_path), writer=True)
+    history = {"loss": [[100, float("nan")], [200, 0.5]],
+               "val": [{"iteration": 200, "psnr_y": float("inf")}],
+               "best_psnr_y": float("inf"), "best_iteration": 200}
+    folder.save_history(history)
+    text = (tmp_path / "history.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the file"))
+    assert strict["loss"][0] == [100, None] and strict["val"][0]["psnr_y"] is None
+    # resuming reads the null best back as inf, so no later PSNR counts as a new best
+    assert folder.load_history()["best_psnr_y"] == float("inf")

@@ -48,6 +48,19 @@ from src.files import atomic_write, sha256_of, temporary_file
 from src.model.asconvsr import AsConvSRConfig, build_model
 
 
+
+def finite_json(value):
+    """``value`` with every inf/NaN float replaced by None: JSON has no Infinity or NaN
+    (Python writes them, but jq, JavaScript and strict parsers refuse the file). A
+    diverged loss or the PSNR of identical images is then null in history.json."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
 class TrainingStopped(RuntimeError):
     """Training cannot go on (non-finite loss); the message says what was kept."""
 
@@ -135,13 +148,16 @@ class RunFolder:
         if self.writer:
             with atomic_write(self.file("history.json")) as tmp:
                 with open(tmp, "w", encoding="utf-8") as handle:
-                    json.dump(history, handle)
+                    json.dump(finite_json(history), handle, allow_nan=False)
 
     def load_history(self):
         path = self.file("history.json")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as handle:
-                return json.load(handle)
+                history = json.load(handle)
+            if history.get("best_psnr_y", -1.0) is None:      # an inf written as null
+                history["best_psnr_y"] = math.inf
+            return history
         return {"loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
 
 
