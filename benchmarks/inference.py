@@ -26,20 +26,31 @@ TRACKS = [("x2", "configs/asconvsr_x2.yaml", 1080, 1920),
           ("x3", "configs/asconvsr_x3.yaml", 720, 1280)]
 
 
-def header(device, fp16):
+def machine_header(title, versions=()):
+    """Header lines every benchmark prints: title and date, CPU and cores, the versions
+    (python, mindspore, numpy, onnxruntime, then ``versions``) and the oneDNN ISA cap."""
     import mindspore as ms
     versions = [f"python {platform.python_version()}", f"mindspore {ms.__version__}",
-                f"numpy {np.__version__}"]
-    try:
-        import onnxruntime as ort
-        versions.append(f"onnxruntime {ort.__version__}")
-    except ImportError:
-        versions.append("onnxruntime not installed")
+                f"numpy {np.__version__}"] + onnxruntime_version() + list(versions)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "\n".join([
-        f"# AsConvSR inference benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}",
+        f"# {title}, {datetime.datetime.now():%Y-%m-%d %H:%M}",
         f"# machine: {cpu_name()}, {cores} cores usable; {platform.platform()}",
         f"# {', '.join(versions)}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}",
+    ])
+
+
+def onnxruntime_version():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return ["onnxruntime not installed"]
+    return [f"onnxruntime {ort.__version__}"]
+
+
+def header(device, fp16):
+    return "\n".join([
+        machine_header("AsConvSR inference benchmark"),
         f"# device {device}, {'fp16' if fp16 else 'fp32'}, batch 1, freshly initialised weights",
     ])
 
