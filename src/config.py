@@ -253,6 +253,7 @@ RANGES = {
     "dynamic_kernels": (lambda v, _: v >= 1, ">= 1"),
     "unshuffle": (lambda v, _: v >= 1, ">= 1"),
     "last_init_scale": (lambda v, _: v >= 0, ">= 0"),
+    "relu_slope": (lambda v, _: 0 <= v < 1, "in [0, 1)"),
     "lr_patch_size": (lambda v, c: v >= 1 and v % c.get("unshuffle", 1) == 0,
                       "a positive multiple of unshuffle = {unshuffle}"),
     "batch_size": (lambda v, _: v >= 1, ">= 1"),

@@ -107,7 +107,8 @@ def test_fixed_size_mindir_with_batch(tmp_path):
 
 @pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
 def test_any_size_export_at_two_sizes_and_tiled(tmp_path, file_format):
-    cfg, ckpt = tiny_run(tmp_path / "run", num_blocks=2, residual="bicubic")
+    # a leaky slope: LeakyReLU exports too (the other exports here run ReLU)
+    cfg, ckpt = tiny_run(tmp_path / "run", num_blocks=2, residual="bicubic", relu_slope=0.1)
     lines = []
     paths, metadata = export_model(cfg, ckpt, file_format, str(tmp_path / "out" / "x2"),
                                    log=lines.append)

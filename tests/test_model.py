@@ -175,6 +175,24 @@ def test_gradients_reach_every_parameter_group():
         assert np.abs(grads[name]).max() > 0, name
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.1])
+def test_a_negative_last_block_conv_is_dead_with_relu_and_alive_with_a_leaky_slope(slope):
+    """The collapse relu_slope exists for: the last block conv's weights all negative on
+    the non-negative features before it. With ReLU every output is 0, the network is its
+    nearest-neighbour residual and no weight before that conv gets a gradient; with a
+    leaky slope the same network still learns."""
+    ms.set_seed(0)
+    net = build_model(AsConvSRConfig(**TINY, block_type="plain", relu_slope=slope))
+    last = net.blocks[0].convs[2].weight
+    last.set_data(Tensor(-np.abs(last.asnumpy())))
+    x = rand(2, 3, 8, 8)
+    dead = np.allclose(run(net, x), nearest(x, 2))
+    _, grads = _grads(net, Tensor(x), Tensor(rand(2, 3, 16, 16, seed=2)))
+    upstream = max(np.abs(grads[name]).max() for name in
+                   ["conv_first.weight", "blocks.0.convs.0.weight", "conv_last.weight"])
+    assert dead == (slope == 0.0) and (upstream > 0) == (slope > 0)
+
+
 def test_one_adam_step_lowers_the_loss():
     cfg = load_config(overrides={**TINY, "lr": 1e-3, "warmup_iters": 0})
     net = build_model(AsConvSRConfig.from_dict(cfg))

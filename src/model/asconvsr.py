@@ -60,6 +60,7 @@ class AsConvSRConfig:
     residual: str = "repeat"      # repeat (nearest) | bicubic | none
     bias: bool = False            # bias in the convolutions (paper: none)
     relu: str = "all"             # all: after conv1 and every block conv | none (linear)
+    relu_slope: float = 0.0       # slope below zero: 0 = ReLU (paper-like), > 0 = LeakyReLU
     local_skip: bool = False      # block output += block input (paper: removed; ablation)
     last_init_scale: float = 0.1  # multiplies conv2's He init: start close to the residual
 
@@ -99,6 +100,15 @@ class AsConvSRConfig:
     def out_channels(self):
         """conv2's output channels: 3 colours x (u * s)^2 sub-pixel positions."""
         return 3 * (self.unshuffle * self.scale) ** 2
+
+
+def activation(cfg: AsConvSRConfig):
+    """The body's activation: ReLU, or with relu_slope > 0 a LeakyReLU. Why the option: a
+    bias-free ReLU channel whose weights turn negative on the non-negative features before
+    it outputs zero for every input and gets no gradient again; at lr 1e-3 the last block
+    conv's channels died one by one until the output was the bare residual
+    (docs/recipe.md). A leaky slope keeps a gradient flowing, as FSRCNN's PReLU does."""
+    return nn.LeakyReLU(cfg.relu_slope) if cfg.relu_slope > 0 else nn.ReLU()
 
 
 def he_std(fan_in):
@@ -338,7 +348,7 @@ class Block(nn.Cell):
     def __init__(self, cfg: AsConvSRConfig):
         super().__init__()                 # subclasses add self.convs (an nn.CellList)
         self.relu_inside = cfg.relu == "all"
-        self.relu = nn.ReLU()
+        self.relu = activation(cfg)
         self.local_skip = cfg.local_skip
 
     def per_conv(self, coeffs, form):
@@ -473,13 +483,13 @@ class AsConvSR(nn.Cell):
         self.unshuffle = SpaceToChannels(3, u) if u > 1 else None
         self.conv_first = conv3x3(3 * u * u, channels, cfg.kernel_size, cfg.bias)
         self.relu_first = cfg.relu != "none"
+        self.relu = activation(cfg)
         block = PlainBlock if cfg.block_type == "plain" else AssembledBlock
         self.blocks = nn.CellList([block(cfg) for _ in range(cfg.num_blocks)])
         self.conv_last = conv3x3(channels, cfg.out_channels, cfg.kernel_size, cfg.bias,
                                  init_scale=cfg.last_init_scale)
         self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u) if u > 1 else None
         self.shuffle_scale = ChannelsToSpace(3, s) if s > 1 else None
-        self.relu = nn.ReLU()
         self.residual = cfg.residual
         self.repeat_residual = RepeatChannels(3, s * s)
         self.unshuffle_factor = u
