@@ -62,6 +62,8 @@ VARIANTS = {
     # fine-tuning the shipped clean checkpoints (issue 32: fine-tune or from scratch?)
     "finetune cosine 5e-4": {**COSINE, "lr": 5e-4,
                              "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
+    "finetune cosine 1e-4": {**COSINE, "lr": 1e-4,
+                             "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
     "finetune cosine 5e-4 plain": {**COSINE, "lr": 5e-4, "block_type": "plain",
                                    "init_weights": "pretrained/plainconv_x2_baseline/"
                                                    "plainconv_x2_baseline.ckpt"},
