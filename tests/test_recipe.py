@@ -95,3 +95,19 @@ def test_challenge_runs_train_and_validate_as_the_kit_and_report_rgb(tmp_path):
     row, = json.load(open(os.path.join(args.out, "iters2_challenge", "recipe.json")))
     assert row["channel"] == "rgb" and row["Set5_gain"] == pytest.approx(1.0)   # the RGB gain
     assert "PSNR-RGB" in open(os.path.join(args.out, "iters2_challenge", "recipe.md")).read()
+
+
+def test_every_variant_is_a_config_train_py_accepts(tmp_path):
+    """A typo in a variant's keys would only surface when its run starts, hours into a
+    study: every variant's command must parse as train.py's config and build a network."""
+    from src.config import parse_config
+    from src.model.asconvsr import AsConvSRConfig
+    runner = load_runner()
+    args = args_for(tmp_path)
+    for name in runner.VARIANTS:
+        command = runner.train_command(args, name, 0, str(tmp_path / "run"))
+        cfg, _ = parse_config(command[2:])
+        AsConvSRConfig.from_dict(dict(cfg))
+        for key, value in runner.VARIANTS[name].items():
+            assert str(cfg[key]).lower() == runner.flag_value(value, args.iters).lower() or \
+                float(cfg[key]) == float(runner.flag_value(value, args.iters)), (name, key)
