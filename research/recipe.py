@@ -61,7 +61,7 @@ VARIANTS = {
     "cosine 1e-3 E512 anneal": {**COSINE, "num_kernels": 512, **ANNEAL},
     # capacity at the long run's lr (is the decibel the x2 preset's network itself?): the
     # body at the LR resolution instead of a quarter of its pixels at about equal MACs
-    # (docs/ablation: +0.43 dB at 3000 iterations, one seed), or twice as wide
+    # (the ablation's lead, docs/ablation), or twice as wide
     "cosine 5e-4 unshuffle 1 channels 16": {**COSINE, "lr": 5e-4, "unshuffle": 1,
                                             "channels": 16, "num_kernels": 16},
     "cosine 5e-4 channels 64": {**COSINE, "lr": 5e-4, "channels": 64, "num_kernels": 64},

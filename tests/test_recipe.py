@@ -99,7 +99,7 @@ def test_challenge_runs_train_and_validate_as_the_kit_and_report_rgb(tmp_path):
 
 def test_every_variant_is_a_config_train_py_accepts(tmp_path):
     """A typo in a variant's keys would only surface when its run starts, hours into a
-    study: every variant's command must parse as train.py's config and build a network."""
+    study: every variant's command must parse as train.py's config, valid for the network."""
     from src.config import parse_config
     from src.model.asconvsr import AsConvSRConfig
     runner = load_runner()
