@@ -25,7 +25,8 @@ def nearest(x, s):
 
 
 @pytest.mark.parametrize("preset", ["configs/asconvsr_x2.yaml", "configs/asconvsr_x3.yaml",
-                                    "configs/asconvsr_l_x2.yaml"])
+                                    "configs/asconvsr_l_x2.yaml",
+                                    "configs/asconvsr_x2_nounshuffle.yaml"])
 @pytest.mark.parametrize("size", [(8, 12), (10, 6)])
 def test_output_shape_every_preset(preset, size):
     cfg = AsConvSRConfig.from_dict(load_config(preset))
