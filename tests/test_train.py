@@ -164,6 +164,12 @@ def test_init_weights_starts_from_a_checkpoint_with_fresh_optimizer(photos, tmp_
     log = (tuned / "train.log").read_text()
     assert f"initial weights: {first / 'best.ckpt'} (sha256 " in log
     assert "init_weights:" in (tuned / "config.yaml").read_text()
+    # resuming continues the run's own weights, and says init_weights is not loaded again
+    run_train(photos, tuned, "--total_iters", "3", "--val_every", "0", "--lr", "1e-30",
+              "--init_weights", str(first / "best.ckpt"), "--resume", str(tuned / "latest.ckpt"))
+    log = (tuned / "train.log").read_text()
+    assert log.count("initial weights: ") == 1
+    assert f"init_weights {first / 'best.ckpt'} not loaded: resuming" in log
 
 
 def test_init_weights_of_another_shape_is_one_clear_line(photos, tmp_path):

@@ -323,6 +323,9 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         load_model_weights(net, cfg.init_weights)
         init_line = (f"initial weights: {cfg.init_weights} (sha256 {sha256_of(cfg.init_weights)}); "
                      f"Adam state and lr schedule start fresh")
+    elif cfg.init_weights:
+        init_line = (f"init_weights {cfg.init_weights} not loaded: resuming continues the run's "
+                     f"own weights and Adam state from {resume}")
     history = trim_history(run.load_history(), start) if resume else {
         "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
