@@ -65,6 +65,14 @@ VARIANTS = {
     "cosine 5e-4 unshuffle 1 channels 16": {**COSINE, "lr": 5e-4, "unshuffle": 1,
                                             "channels": 16, "num_kernels": 16},
     "cosine 5e-4 channels 64": {**COSINE, "lr": 5e-4, "channels": 64, "num_kernels": 64},
+    # the lead's plain twin (does the assembled block still tie plain convs at this shape?)
+    # and its width at LR resolution (C = 24: 2.1x the preset's MACs, C = 32: 4x)
+    "cosine 5e-4 unshuffle 1 channels 16 plain": {**COSINE, "lr": 5e-4, "unshuffle": 1,
+                                                  "channels": 16, "block_type": "plain"},
+    "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
+                                            "channels": 24, "num_kernels": 24},
+    "cosine 5e-4 unshuffle 1 channels 32": {**COSINE, "lr": 5e-4, "unshuffle": 1,
+                                            "channels": 32, "num_kernels": 32},
     # fine-tuning the shipped clean checkpoints (issue 32: fine-tune or from scratch?)
     "finetune cosine 5e-4": {**COSINE, "lr": 5e-4,
                              "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
