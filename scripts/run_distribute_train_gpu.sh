@@ -8,7 +8,10 @@
 # PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then sed -n 2,8p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
+for arg in "$@"; do     # -h/--help anywhere: the usage, and nothing else runs
+  if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then sed -n 2,8p "$0"; exit 0; fi
+done
+if [[ $# -lt 1 ]]; then sed -n 2,8p "$0"; exit 2; fi
 DEVICE_NUM=$1
 [[ "$DEVICE_NUM" =~ ^[1-9][0-9]*$ ]] || { echo "error: DEVICE_NUM must be a positive integer, got '$DEVICE_NUM'" >&2; exit 2; }
 CONFIG_PATH=${2:-configs/asconvsr_x2.yaml}

@@ -9,7 +9,10 @@
 # PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ $# -lt 1 || "${1}" == "-h" || "${1}" == "--help" ]]; then sed -n 2,9p "$0"; exit $(( $# < 1 ? 2 : 0 )); fi
+for arg in "$@"; do     # -h/--help anywhere: the usage, and nothing else runs
+  if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then sed -n 2,9p "$0"; exit 0; fi
+done
+if [[ $# -lt 1 ]]; then sed -n 2,9p "$0"; exit 2; fi
 CKPT_PATH=$1
 [[ -f "$CKPT_PATH" ]] || { echo "error: model '$CKPT_PATH' does not exist" >&2; exit 2; }
 shift

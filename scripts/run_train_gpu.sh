@@ -8,7 +8,9 @@
 # PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,8p "$0"; exit 0; fi
+for arg in "$@"; do     # -h/--help anywhere: the usage, and nothing else runs
+  if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then sed -n 2,8p "$0"; exit 0; fi
+done
 CONFIG_PATH=${1:-configs/asconvsr_x2.yaml}
 DEVICE_ID=${2:-0}
 [[ -f "$CONFIG_PATH" ]] || { echo "error: config '$CONFIG_PATH' does not exist" >&2; exit 2; }

@@ -202,3 +202,31 @@ def test_every_script_answers_help_before_doing_anything(tmp_path, flag):
         assert "usage:" in proc.stdout.lower(), (name, proc.stdout)
     assert not log.exists(), log.read_text()
     assert sorted(os.listdir(checkout)) == ["scripts"]              # no .venv, data, outputs
+
+
+@pytest.mark.parametrize("argv", [
+    ["run_train_cpu.sh", "configs/asconvsr_x2.yaml", "runs/x", "--help"],
+    ["run_train_gpu.sh", "configs/asconvsr_x2.yaml", "0", "-h"],
+    ["run_distribute_train_gpu.sh", "8", "configs/asconvsr_x2.yaml", "runs/x", "--help"],
+    ["run_eval_cpu.sh", "model.ckpt", "data/val", "--help"],
+    ["run_eval_gpu.sh", "model.ckpt", "-h"],
+])
+def test_help_after_the_arguments_gives_the_usage_and_runs_nothing(tmp_path, argv):
+    """`run_eval_cpu.sh CKPT --help` made a log folder and ran eval.py; the distributed
+    script made the run folder and started msrun. -h anywhere: the usage, nothing else."""
+    python, log = recording_python(tmp_path)
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    (checkout / "configs").mkdir()
+    (checkout / "configs" / "asconvsr_x2.yaml").write_text("scale: 2\n")
+    (checkout / "model.ckpt").write_text("")
+    (checkout / "scripts" / argv[0]).write_text(open(os.path.join(ROOT, "scripts", argv[0])).read())
+    before = sorted(os.listdir(checkout))
+    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=checkout,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHON": str(python),
+                               "PATH": f"{user_environment(tmp_path)}:{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"Usage: bash scripts/{argv[0]}" in proc.stdout
+    assert "msrun --worker_num" not in proc.stdout and not log.exists()   # fake msrun echoes
+    assert sorted(os.listdir(checkout)) == before
