@@ -177,3 +177,19 @@ def test_card_commands_replay_the_configs_the_stages_ran_with(folder):
         recorded = load_config(stage_file(folder, stage, "config.yaml"))
         differ = {key for key in recorded if replayed[key] != recorded[key]}
         assert differ <= {"init_weights"}, (stage, differ)   # runs/ path, then pretrained/
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=folder_id)
+def test_the_cards_network_line_is_its_config(folder):
+    """The card's first paragraph names C, E and the unshuffle factor; they are config.yaml's."""
+    from src.config import load_yaml_documents
+    shipped = load_yaml_documents(os.path.join(folder, "config.yaml"))[0]
+    intro = read(os.path.join(folder, "MODEL_CARD.md")).split("\n## ", 1)[0]
+    named = re.search(r"C = (\d+)(?:, E = (\d+))?", intro)
+    assert named, "the card's first paragraph names no C = ..."
+    assert int(named.group(1)) == shipped["channels"]
+    if named.group(2):
+        assert int(named.group(2)) == shipped["num_kernels"]
+    unshuffle = re.search(r"pixel-unshuffle (\d+)|no pixel-unshuffle", intro)
+    assert unshuffle, "the card's first paragraph names no pixel-unshuffle factor"
+    assert int(unshuffle.group(1) or 1) == shipped["unshuffle"]
