@@ -193,3 +193,34 @@ def test_the_cards_network_line_is_its_config(folder):
     unshuffle = re.search(r"pixel-unshuffle (\d+)|no pixel-unshuffle", intro)
     assert unshuffle, "the card's first paragraph names no pixel-unshuffle factor"
     assert int(unshuffle.group(1) or 1) == shipped["unshuffle"]
+
+
+CARDS_WITH_TEST_SETS = [f for f in FOLDERS
+                        if "\n| set | PSNR-Y |" in read(os.path.join(f, "MODEL_CARD.md"))]
+
+
+@pytest.mark.parametrize("folder", CARDS_WITH_TEST_SETS, ids=folder_id)
+def test_card_test_set_figures_are_the_logs_at_the_val_photos_best(folder):
+    """Set5/Set14, validated beside the val photos and only reported: the card's figures
+    are the last stage's log at the iteration the val photos chose, and the README's
+    standard-set row is the card's (2 decimals) with the network's parameter count."""
+    from src.config import load_yaml_documents
+    from src.model.asconvsr import AsConvSRConfig
+    from src.model.complexity import count_params
+    stage = len(stage_digests(folder))
+    done, _ = best_val_line(folder, stage)
+    log = read(stage_file(folder, stage, "train.log"))
+    rows = card_table(folder, "set")
+    for row in rows:
+        logged = re.search(rf"^val {row[0]} @ {done.group(3)}: PSNR-Y ([\d.]+) dB \(bicubic "
+                           rf"([\d.]+), gain ([+-][\d.]+)\) \| PSNR-RGB [\d.]+ \| SSIM-Y ([\d.]+)",
+                           log, re.M)
+        assert logged, row[0]
+        assert row[1:5] == list(logged.groups()), row
+    name = folder_id(folder)
+    readme = [line for line in read(os.path.join(ROOT, "README.md")).splitlines()
+              if line.startswith(f"| [{name}](pretrained/{name}/MODEL_CARD.md)")]
+    cells = [cell.strip() for cell in readme[-1].strip("|").split("|")]
+    shipped = load_yaml_documents(os.path.join(folder, "config.yaml"))[0]
+    assert cells[2] == f"{count_params(AsConvSRConfig.from_dict(shipped)):,}"
+    assert cells[-2:] == [f"{float(row[1]):.2f}" for row in rows]
