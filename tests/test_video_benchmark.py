@@ -16,13 +16,22 @@ SIZES = [(64, 48), (40, 32)]
 FRAMES = 3
 
 
-def photo():
-    return video.first_photo(os.path.join(ROOT, "data", "val"))
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A textured synthetic photo in a folder of its own: the tests need no data/val."""
+    import numpy as np
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 160, dtype=np.float32)[None, :, None]
+    pixels = np.clip(ramp + rng.normal(0, 40, (120, 160, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(folder / "photo.png")
+    return video.first_photo(str(folder))
 
 
-def test_the_clip_has_the_frames_and_size_asked_for_and_pans(tmp_path):
+def test_the_clip_has_the_frames_and_size_asked_for_and_pans(tmp_path, photo):
     import cv2
-    clip = video.build_clip(photo(), 64, 48, FRAMES, str(tmp_path / "clip.mp4"))
+    clip = video.build_clip(photo, 64, 48, FRAMES, str(tmp_path / "clip.mp4"))
     assert video.video_shape(clip) == (FRAMES, (64, 48))
     capture = cv2.VideoCapture(clip)
     first, second = capture.read()[1], capture.read()[1]
@@ -31,7 +40,7 @@ def test_the_clip_has_the_frames_and_size_asked_for_and_pans(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def benchmark_run(tmp_path_factory):
+def benchmark_run(tmp_path_factory, photo):
     """(folder, rows, printed lines) of one run at two tiny sizes, both runners and the
     infer.py processes (in the tests' PyNative mode: no graph compilation)."""
     folder = str(tmp_path_factory.mktemp("video"))
@@ -39,7 +48,7 @@ def benchmark_run(tmp_path_factory):
     args = video.parse_args(["--sizes", sizes, "--frames", str(FRAMES), "--runs", "1",
                              "--model", MODEL])
     printed = []
-    rows = video.run_benchmark(args, config_for_checkpoint(MODEL), photo(), folder,
+    rows = video.run_benchmark(args, config_for_checkpoint(MODEL), photo, folder,
                                log=printed.append)
     return folder, rows, "\n".join(printed).splitlines()
 
