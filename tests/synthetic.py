@@ -3,6 +3,8 @@
 Images mix smooth gradients, sharp-edged rectangles and oriented sinusoid textures, so
 an SR network has edges and textures to recover; LR = 2x2 (or s x s) block average.
 Deterministic for a given seed."""
+import os
+
 import numpy as np
 
 
@@ -22,6 +24,16 @@ def structured_images(count, size, seed):
         img = img + 0.15 * wave * rng.random((3, 1, 1))
         images[n] = np.clip(img, 0, 1)
     return images
+
+
+def write_images(folder, count, size, seed):
+    """``structured_images`` as PNGs 0000.png, 0001.png, ... in ``folder``; returns it."""
+    import cv2
+    os.makedirs(folder, exist_ok=True)
+    for i, img in enumerate(structured_images(count, size, seed)):
+        bgr = (img.transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+        cv2.imwrite(os.path.join(folder, f"{i:04d}.png"), bgr)
+    return folder
 
 
 def box_downscale(images, scale):

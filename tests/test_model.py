@@ -8,6 +8,7 @@ from src.config import load_config
 from src.engine.train_step import build_train_step
 from src.model.asconvsr import (AsConvSRConfig, AssembledConv2d, DynamicConv2d, build_model,
                                 check_input_size, initial_coefficients)
+from src.model.complexity import PRESETS
 
 TINY = dict(channels=8, num_kernels=4, reduction=4)
 
@@ -24,9 +25,7 @@ def nearest(x, s):
     return np.repeat(np.repeat(x, s, axis=2), s, axis=3)
 
 
-@pytest.mark.parametrize("preset", ["configs/asconvsr_x2.yaml", "configs/asconvsr_x3.yaml",
-                                    "configs/asconvsr_l_x2.yaml",
-                                    "configs/asconvsr_x2_nounshuffle.yaml"])
+@pytest.mark.parametrize("preset", list(PRESETS.values()))
 @pytest.mark.parametrize("size", [(8, 12), (10, 6)])
 def test_output_shape_every_preset(preset, size):
     cfg = AsConvSRConfig.from_dict(load_config(preset))

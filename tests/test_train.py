@@ -14,19 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.synthetic import structured_images
+from tests.synthetic import write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_ARGS = ["--channels", "8", "--num_kernels", "4", "--batch_size", "2",
              "--lr_patch_size", "16", "--num_workers", "1", "--lr", "1e-3"]
-
-
-def write_images(folder, count, size, seed):
-    os.makedirs(folder, exist_ok=True)
-    for i, img in enumerate(structured_images(count, size, seed)):
-        bgr = (img.transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
-        cv2.imwrite(os.path.join(folder, f"{i:04d}.png"), bgr)
-    return folder
 
 
 @pytest.fixture(scope="module")

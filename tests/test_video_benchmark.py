@@ -9,6 +9,7 @@ import pytest
 from benchmarks import video
 from src.checkpoint import config_for_checkpoint
 from src.config import ConfigError
+from tests.synthetic import write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "pretrained", "asconvsr_x2", "asconvsr_x2.ckpt")
@@ -18,15 +19,9 @@ FRAMES = 3
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):
-    """A textured synthetic photo in a folder of its own: the tests need no data/val."""
-    import numpy as np
-    from PIL import Image
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 255, 160, dtype=np.float32)[None, :, None]
-    pixels = np.clip(ramp + rng.normal(0, 40, (120, 160, 3)), 0, 255).astype(np.uint8)
-    Image.fromarray(pixels).save(folder / "photo.png")
-    return video.first_photo(str(folder))
+    """A structured synthetic photo in a folder of its own: the tests need no data/val."""
+    folder = write_images(str(tmp_path_factory.mktemp("photos")), 1, 160, seed=0)
+    return video.first_photo(folder)
 
 
 def test_the_clip_has_the_frames_and_size_asked_for_and_pans(tmp_path, photo):
