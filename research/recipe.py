@@ -43,6 +43,9 @@ BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 COSINE = {"lr_schedule": "cosine", "lr": 1e-3, "lr_min": 1e-7, "warmup_iters": 300,
           "min_patch_texture": 0.0}
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
+# asconvsr_x2_nounshuffle: its shape and recipe keys, from its shipped weights (issue 32)
+NOUNSHUFFLE = {**COSINE, "unshuffle": 1, "channels": 16, "num_kernels": 16, "relu_slope": 0.05,
+               "init_weights": "pretrained/asconvsr_x2_nounshuffle/asconvsr_x2_nounshuffle.ckpt"}
 # name -> config overrides on top of configs/asconvsr_x2.yaml
 VARIANTS = {
     "paper step 5e-4": {"lr_schedule": "step", "lr": 5e-4, "warmup_iters": 1000,
@@ -81,6 +84,10 @@ VARIANTS = {
     "finetune cosine 5e-4 plain": {**COSINE, "lr": 5e-4, "block_type": "plain",
                                    "init_weights": "pretrained/plainconv_x2_baseline/"
                                                    "plainconv_x2_baseline.ckpt"},
+    # the same from the no-unshuffle checkpoint, whose clean lead over asconvsr_x2 may
+    # carry over to compressed inputs
+    "finetune nounshuffle cosine 5e-4": {**NOUNSHUFFLE, "lr": 5e-4},
+    "finetune nounshuffle cosine 1e-4": {**NOUNSHUFFLE, "lr": 1e-4},
 }
 SET_NAMES = ("val", "Set5", "Set14")
 
