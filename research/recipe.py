@@ -81,9 +81,6 @@ VARIANTS = {
                              "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
     "finetune cosine 1e-4": {**COSINE, "lr": 1e-4,
                              "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
-    "finetune cosine 5e-4 plain": {**COSINE, "lr": 5e-4, "block_type": "plain",
-                                   "init_weights": "pretrained/plainconv_x2_baseline/"
-                                                   "plainconv_x2_baseline.ckpt"},
     # the same from the no-unshuffle checkpoint, whose clean lead over asconvsr_x2 may
     # carry over to compressed inputs
     "finetune nounshuffle cosine 5e-4": {**NOUNSHUFFLE, "lr": 5e-4},
