@@ -57,7 +57,7 @@ SAME_PSNR='import json, sys; c, g = (json.load(open(p))["mean"]["psnr_y"] for p 
 EVAL=(eval.py --model "$CKPT" --data_dir data/val --quiet)
 
 if [[ -d data/val && -d data/train ]]; then skip data "data/train and data/val present"
-else step data 120 bash scripts/prepare_data.sh data; fi
+else step data 120 "$PY" -m src.data.prepare --data_dir data; fi   # prepare_data.sh with $PY
 step gpu_tests 150 "$PY" -m pytest -m gpu -q -rs tests
 step train_O0 100 "$PY" "${TRAIN[@]}" --output_dir "$OUT/train_O0"
 step loss_O0 10 "$PY" -c "$LOSS_FALLS" "$OUT/train_O0/history.json"
