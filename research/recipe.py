@@ -43,6 +43,8 @@ BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 COSINE = {"lr_schedule": "cosine", "lr": 1e-3, "lr_min": 1e-7, "warmup_iters": 300,
           "min_patch_texture": 0.0}
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
+# the body at the LR resolution, C = E = 16 (the capacity rows' lead)
+U1C16 = {**COSINE, "lr": 5e-4, "unshuffle": 1, "channels": 16, "num_kernels": 16}
 # asconvsr_x2_nounshuffle: its shape and recipe keys, from its shipped weights (issue 32)
 NOUNSHUFFLE = {**COSINE, "unshuffle": 1, "channels": 16, "num_kernels": 16, "relu_slope": 0.05,
                "init_weights": "pretrained/asconvsr_x2_nounshuffle/asconvsr_x2_nounshuffle.ckpt"}
@@ -72,6 +74,13 @@ VARIANTS = {
     # and its width at LR resolution (C = 24: 2.1x the preset's MACs, C = 32: 4x)
     "cosine 5e-4 unshuffle 1 channels 16 plain": {**COSINE, "lr": 5e-4, "unshuffle": 1,
                                                   "channels": 16, "block_type": "plain"},
+    # what the network sees (the 55 photos are 2040-pixel wallpapers, smoother per pixel
+    # than Set5, Set14 and the val photos, which are whole scenes at about 500 pixels):
+    # the same photos downscaled by 0.5 only (photo_scale: a folder of copies, built here
+    # once), flat patches redrawn, or the squared error PSNR measures
+    "cosine 5e-4 unshuffle 1 channels 16 photos x0.5": {**U1C16, "photo_scale": 0.5},
+    "cosine 5e-4 unshuffle 1 channels 16 texture 4": {**U1C16, "min_patch_texture": 4.0},
+    "cosine 5e-4 unshuffle 1 channels 16 mse": {**U1C16, "loss": "mse"},
     "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
                                             "channels": 24, "num_kernels": 24},
     "cosine 5e-4 unshuffle 1 channels 32": {**COSINE, "lr": 5e-4, "unshuffle": 1,
@@ -86,6 +95,8 @@ VARIANTS = {
     "finetune nounshuffle cosine 5e-4": {**NOUNSHUFFLE, "lr": 5e-4},
     "finetune nounshuffle cosine 1e-4": {**NOUNSHUFFLE, "lr": 1e-4},
 }
+# keys this runner reads itself, not passed to train.py
+RUNNER_KEYS = ("photo_scale",)
 SET_NAMES = ("val", "Set5", "Set14")
 
 
@@ -104,16 +115,34 @@ def flag_value(value, iters):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def photo_folder(train_dir, scale):
+    """``train_dir`` itself, or (scale < 1) the sibling folder of its photos downscaled
+    by ``scale``, which build_photo_folder writes."""
+    return train_dir if scale == 1 else f"{train_dir.rstrip('/')}_x{scale:g}"
+
+
+def build_photo_folder(train_dir, scale):
+    """Write photo_folder(train_dir, scale) once: MATLAB-bicubic copies of the photos
+    (make_multiscale --copies_only); existing copies are kept."""
+    from src.data.prepare import make_multiscale_folder
+    folder = photo_folder(train_dir, scale)
+    written, _, skipped = make_multiscale_folder(train_dir, [scale], folder, keep_original=False)
+    if written or skipped:
+        print(f"[recipe] {folder}: {written} copies written, {len(skipped)} photos skipped",
+              flush=True)
+
+
 def train_command(args, name, seed, folder):
     overrides = {"batch_size": args.batch_size, "lr_patch_size": args.lr_patch_size,
                  **VARIANTS[name]}
+    train_dir = photo_folder(args.train_dir, overrides.pop("photo_scale", 1))   # RUNNER_KEYS
     flags = [item for key, value in overrides.items()
              for item in (f"--{key}", flag_value(value, args.iters))]
     val_dirs = [args.val_dir] + [os.path.join(args.benchmarks, s) for s in SET_NAMES[1:]]
     command = [sys.executable, "train.py", "--config_path", "configs/asconvsr_x2.yaml",
                "--total_iters", str(args.iters), "--val_every", str(args.val_every),
                "--ckpt_every", str(min(1000, args.iters)), "--log_every", "200",
-               "--seed", str(seed), "--train_dir", args.train_dir,
+               "--seed", str(seed), "--train_dir", train_dir,
                "--val_dir", ",".join(val_dirs), "--output_dir", folder, *flags]
     if args.degradation == "challenge":
         command += ["--degradation", "challenge", "--val_protocol", "challenge"]
@@ -122,8 +151,11 @@ def train_command(args, name, seed, folder):
 
 def train_all(args):
     jobs = []
+    names = selected(args.variants, VARIANTS)
+    for scale in sorted({VARIANTS[n]["photo_scale"] for n in names if "photo_scale" in VARIANTS[n]}):
+        build_photo_folder(args.train_dir, scale)
     for seed in (int(s) for s in args.seeds.split(",")):    # seed-major
-        for name in selected(args.variants, VARIANTS):
+        for name in names:
             folder = run_folder(args.out, args.iters, name, seed, args.degradation)
             jobs.append((f"{name} seed {seed}", folder, train_command(args, name, seed, folder)))
     run_all(jobs, "recipe")

@@ -521,6 +521,17 @@ def test_multiscale_folder_holds_the_originals_and_bicubic_copies(hr_dir, tmp_pa
     assert make_multiscale_folder(hr_dir, [0.75, 0.5], out) == (0, 3 * len(SIZES), [])
 
 
+def test_multiscale_copies_only_leaves_the_originals_out(hr_dir, tmp_path):
+    from src.data.prepare import make_multiscale_folder
+    out = str(tmp_path / "half")
+    assert make_multiscale_folder(hr_dir, [0.5], out, keep_original=False) == (len(SIZES), 0, [])
+    names = [os.path.basename(p) for p in list_images(out)]
+    assert names == [f"000{i}_s50.png" for i in (1, 2, 3)]
+    hr = read_rgb(os.path.join(hr_dir, "0002.png"))
+    np.testing.assert_array_equal(read_rgb(os.path.join(out, "0002_s50.png")),
+                                  imresize_uint8(hr, 0.5))
+
+
 @pytest.mark.parametrize("factors", [[1.0], [0.5, 1.5], [0.5, 0.501]])
 def test_multiscale_factors_outside_0_1_or_repeated_are_refused(hr_dir, tmp_path, factors):
     from src.data.prepare import make_multiscale_folder
@@ -649,7 +660,7 @@ def test_make_multiscale_script_bad_factor_is_one_line(hr_dir, tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "[make_multiscale] error: --factors must be distinct downscale factors in (0, 1) "
-        "(the original is always kept), got [1.5]"]
+        "(the original is 1: kept unless --copies_only), got [1.5]"]
 
 
 def test_to_uint8_clips_and_rounds():

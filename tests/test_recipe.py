@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +98,21 @@ def test_challenge_runs_train_and_validate_as_the_kit_and_report_rgb(tmp_path):
     assert "PSNR-RGB" in open(os.path.join(args.out, "iters2_challenge", "recipe.md")).read()
 
 
+def test_photo_scale_variant_trains_on_a_folder_of_downscaled_copies(tmp_path):
+    from src.images import list_images, read_rgb, write_png
+    runner = load_runner()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(str(photos / "a.png"), (np.arange(40 * 30 * 3) % 251).reshape(40, 30, 3).astype(np.uint8))
+    name = "cosine 5e-4 unshuffle 1 channels 16 photos x0.5"
+    args = args_for(tmp_path / "runs", train_dir=str(photos), variants=name, seeds="0")
+    flags = dict(zip(*[iter(runner.train_command(args, name, 0, str(tmp_path / "run"))[2:])] * 2))
+    assert flags["--train_dir"] == str(photos) + "_x0.5" and "--photo_scale" not in flags
+    runner.build_photo_folder(str(photos), 0.5)
+    half, = list_images(str(photos) + "_x0.5")
+    assert os.path.basename(half) == "a_s50.png" and read_rgb(half).shape == (20, 15, 3)
+
+
 def test_every_variant_is_a_config_train_py_accepts(tmp_path):
     """A typo in a variant's keys would only surface when its run starts, hours into a
     study: every variant's command must parse as train.py's config, valid for the network."""
@@ -109,5 +125,7 @@ def test_every_variant_is_a_config_train_py_accepts(tmp_path):
         cfg, _ = parse_config(command[2:])
         AsConvSRConfig.from_dict(dict(cfg))
         for key, value in runner.VARIANTS[name].items():
+            if key in runner.RUNNER_KEYS:
+                continue
             assert str(cfg[key]).lower() == runner.flag_value(value, args.iters).lower() or \
                 float(cfg[key]) == float(runner.flag_value(value, args.iters)), (name, key)

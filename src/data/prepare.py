@@ -319,21 +319,24 @@ def multiscale_name(stem, factor):
     return f"{stem}_s{int(round(factor * 100))}"
 
 
-def make_multiscale_folder(hr_dir, factors, out_dir, overwrite=False):
-    """A training folder holding every HR image of ``hr_dir`` as PNG (``{stem}.png``)
-    and, for each factor f in (0, 1), a copy downscaled by f with MATLAB bicubic
-    (``{stem}_s{100 f}.png``). Like BasicSR's multi-scale DF2K, it gives a small photo
-    set more detail per pixel: a downscaled photo is sharper than the original.
-    Existing files are kept unless ``overwrite``; unreadable images are skipped with
-    a warning. Returns (written, kept, skipped)."""
+def make_multiscale_folder(hr_dir, factors, out_dir, overwrite=False, keep_original=True):
+    """A training folder holding every HR image of ``hr_dir`` as PNG (``{stem}.png``,
+    unless ``keep_original`` is False) and, for each factor f in (0, 1), a copy
+    downscaled by f with MATLAB bicubic (``{stem}_s{100 f}.png``). Like BasicSR's
+    multi-scale DF2K, it gives a small photo set more detail per pixel: a downscaled
+    photo is sharper than the original. Patches are drawn in proportion to area, so
+    the originals dominate a mixed folder; copies alone put every patch at the new
+    scale. Existing files are kept unless ``overwrite``; unreadable images are skipped
+    with a warning. Returns (written, kept, skipped)."""
     factors = [float(f) for f in factors]
     bad = [f for f in factors if not 0.0 < f < 1.0]
     if bad or len({multiscale_name("", f) for f in factors}) != len(factors):
         raise ValueError(f"--factors must be distinct downscale factors in (0, 1) (the "
-                         f"original is always kept), got {factors}")
+                         f"original is 1: kept unless --copies_only), got {factors}")
 
     def targets_of(stem):
-        names = {1.0: stem, **{f: multiscale_name(stem, f) for f in factors}}
+        names = {**({1.0: stem} if keep_original else {}),
+                 **{f: multiscale_name(stem, f) for f in factors}}
         return {f: os.path.join(out_dir, f"{name}.png") for f, name in names.items()}
 
     return derive_folder(hr_dir, targets_of,
@@ -381,10 +384,13 @@ def main(argv=None):
         parser.add_argument("--hr_dir", required=True)
         parser.add_argument("--factors", type=float, nargs="+", default=[0.75, 0.5])
         parser.add_argument("--out_dir", required=True)
+        parser.add_argument("--copies_only", action="store_true",
+                            help="write only the downscaled copies, not the originals")
         parser.add_argument("--overwrite", action="store_true")
         args = parser.parse_args(argv[1:])
         written, kept, skipped = make_multiscale_folder(args.hr_dir, args.factors,
-                                                        args.out_dir, args.overwrite)
+                                                        args.out_dir, args.overwrite,
+                                                        keep_original=not args.copies_only)
         print(f"[make_multiscale] {written} images written, {kept} already there, "
               f"{len(skipped)} HR files skipped -> {args.out_dir}", flush=True)
         return 0
