@@ -79,6 +79,7 @@ VARIANTS = {
     # the same photos downscaled by 0.5 only (photo_scale: a folder of copies, built here
     # once), flat patches redrawn, or the squared error PSNR measures
     "cosine 5e-4 unshuffle 1 channels 16 photos x0.5": {**U1C16, "photo_scale": 0.5},
+    "cosine 5e-4 unshuffle 1 channels 16 photos x0.25": {**U1C16, "photo_scale": 0.25},
     "cosine 5e-4 unshuffle 1 channels 16 texture 4": {**U1C16, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 16 mse": {**U1C16, "loss": "mse"},
     "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
