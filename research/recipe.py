@@ -82,6 +82,8 @@ VARIANTS = {
     "cosine 5e-4 unshuffle 1 channels 16 photos x0.25": {**U1C16, "photo_scale": 0.25},
     "cosine 5e-4 unshuffle 1 channels 16 texture 4": {**U1C16, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 16 mse": {**U1C16, "loss": "mse"},
+    # the redraw at the x2 preset's own shape (the network the goal names)
+    "cosine 5e-4 texture 4": {**COSINE, "lr": 5e-4, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
                                             "channels": 24, "num_kernels": 24},
     "cosine 5e-4 unshuffle 1 channels 32": {**COSINE, "lr": 5e-4, "unshuffle": 1,
