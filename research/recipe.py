@@ -10,6 +10,8 @@ Every run validates on three sets (train.py's ``val_dir`` list): the val photos 
 which alone choose best.ckpt, then Set5 and Set14, which are only reported. A finished
 run (train.log says "done:") is skipped, an interrupted one resumes from its
 latest.ckpt: rerun the same command. Runs land in OUT/itersN/VARIANT/seedS.
+A variant's ``photo_scale`` (a RUNNER_KEYS entry, not a train.py key) trains on the
+photos downscaled by that factor: TRAIN_DIR_x{scale}, written once before the runs.
 With ``--degradation challenge`` (issue 32) the runs train on the NTIRE 2023 kit's LR
 (Pillow bicubic + JPEG q90) and validate with it (val_protocol challenge: crop 0), in
 OUT/itersN_challenge; the "finetune" variants start from the shipped clean checkpoint.
