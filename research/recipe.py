@@ -48,7 +48,7 @@ ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_ite
 # the body at the LR resolution, C = E = 16 (the capacity rows' lead)
 U1C16 = {**COSINE, "lr": 5e-4, "unshuffle": 1, "channels": 16, "num_kernels": 16}
 # asconvsr_x2_nounshuffle: its shape and recipe keys, from its shipped weights (issue 32)
-NOUNSHUFFLE = {**COSINE, "unshuffle": 1, "channels": 16, "num_kernels": 16, "relu_slope": 0.05,
+NOUNSHUFFLE = {**U1C16, "relu_slope": 0.05,
                "init_weights": "pretrained/asconvsr_x2_nounshuffle/asconvsr_x2_nounshuffle.ckpt"}
 # name -> config overrides on top of configs/asconvsr_x2.yaml
 VARIANTS = {
@@ -69,8 +69,7 @@ VARIANTS = {
     # capacity at the long run's lr (is the decibel the x2 preset's network itself?): the
     # body at the LR resolution instead of a quarter of its pixels at about equal MACs
     # (the ablation's lead, docs/ablation), or twice as wide
-    "cosine 5e-4 unshuffle 1 channels 16": {**COSINE, "lr": 5e-4, "unshuffle": 1,
-                                            "channels": 16, "num_kernels": 16},
+    "cosine 5e-4 unshuffle 1 channels 16": dict(U1C16),
     "cosine 5e-4 channels 64": {**COSINE, "lr": 5e-4, "channels": 64, "num_kernels": 64},
     # the lead's plain twin (does the assembled block still tie plain convs at this shape?)
     # and its width at LR resolution (C = 24: 2.1x the preset's MACs, C = 32: 4x)
