@@ -5,10 +5,11 @@
 # Usage: bash scripts/prepare_data.sh [DATA_DIR=data [--splits val]]   (--splits: build only those)
 # Needs apt-get (Debian/Ubuntu; root for `apt-get update` on a fresh machine).
 # Idempotent: existing images are kept; the .debs are cached in DATA_DIR/.cache.
+# PYTHON=python (one that imports mindspore) uses that environment instead of .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,7p "$0"; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n 2,8p "$0"; exit 0; fi
 DATA_DIR=${1:-data}
 [[ $# -gt 0 ]] && shift
-[[ -x .venv/bin/python ]] || bash scripts/setup.sh
-exec .venv/bin/python -m src.data.prepare --data_dir "$DATA_DIR" "$@"
+source scripts/python_env.sh
+exec "$PY" -m src.data.prepare --data_dir "$DATA_DIR" "$@"

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["run_train_gpu.sh", "run_train_cpu.sh", "run_distribute_train_gpu.sh",
-           "run_eval_gpu.sh", "run_eval_cpu.sh", "run_tests.sh", "gpu_check.sh"]
+           "run_eval_gpu.sh", "run_eval_cpu.sh", "run_tests.sh", "gpu_check.sh",
+           "prepare_data.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -127,6 +128,8 @@ def recording_python(tmp_path):
     (["run_train_cpu.sh", "configs/asconvsr_x2.yaml", "/tmp/run", "--total_iters", "5"],
      "train.py --config_path configs/asconvsr_x2.yaml --device_target CPU "
      "--output_dir /tmp/run --total_iters 5"),
+    (["prepare_data.sh", "/tmp/data", "--splits", "val"],
+     "-m src.data.prepare --data_dir /tmp/data --splits val"),
 ])
 def test_scripts_run_the_given_python_with_their_arguments(tmp_path, argv, expected):
     python, log = recording_python(tmp_path)
