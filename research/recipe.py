@@ -83,6 +83,11 @@ VARIANTS = {
     "cosine 5e-4 unshuffle 1 channels 16 photos x0.25": {**U1C16, "photo_scale": 0.25},
     "cosine 5e-4 unshuffle 1 channels 16 texture 4": {**U1C16, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 16 mse": {**U1C16, "loss": "mse"},
+    # more of the redraw: a threshold near Set5's and the val photos' median texture (8-10)
+    # instead of 4, and the redraw on the x0.25 copies (do the two add up?)
+    "cosine 5e-4 unshuffle 1 channels 16 texture 8": {**U1C16, "min_patch_texture": 8.0},
+    "cosine 5e-4 unshuffle 1 channels 16 texture 4 photos x0.25": {
+        **U1C16, "min_patch_texture": 4.0, "photo_scale": 0.25},
     # the redraw at the x2 preset's own shape (the network the goal names)
     "cosine 5e-4 texture 4": {**COSINE, "lr": 5e-4, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
