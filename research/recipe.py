@@ -84,8 +84,9 @@ VARIANTS = {
     "cosine 5e-4 unshuffle 1 channels 16 texture 4": {**U1C16, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 16 mse": {**U1C16, "loss": "mse"},
     # more of the redraw: a threshold near Set5's and the val photos' median texture (8-10)
-    # instead of 4, and the redraw on the x0.25 copies (do the two add up?)
+    # or above it instead of 4, and the redraw on the x0.25 copies (do the two add up?)
     "cosine 5e-4 unshuffle 1 channels 16 texture 8": {**U1C16, "min_patch_texture": 8.0},
+    "cosine 5e-4 unshuffle 1 channels 16 texture 12": {**U1C16, "min_patch_texture": 12.0},
     "cosine 5e-4 unshuffle 1 channels 16 texture 4 photos x0.25": {
         **U1C16, "min_patch_texture": 4.0, "photo_scale": 0.25},
     # depth: a second block of three convs (8 layers, as FSRCNN has; receptive field 17 LR
