@@ -95,10 +95,8 @@ VARIANTS = {
         **U1C16, "min_patch_texture": 4.0, "num_blocks": 2},
     # the redraw at the x2 preset's own shape (the network the issue's goal names)
     "cosine 5e-4 texture 4": {**COSINE, "lr": 5e-4, "min_patch_texture": 4.0},
-    "cosine 5e-4 unshuffle 1 channels 24": {**COSINE, "lr": 5e-4, "unshuffle": 1,
-                                            "channels": 24, "num_kernels": 24},
-    "cosine 5e-4 unshuffle 1 channels 32": {**COSINE, "lr": 5e-4, "unshuffle": 1,
-                                            "channels": 32, "num_kernels": 32},
+    "cosine 5e-4 unshuffle 1 channels 24": {**U1C16, "channels": 24, "num_kernels": 24},
+    "cosine 5e-4 unshuffle 1 channels 32": {**U1C16, "channels": 32, "num_kernels": 32},
     # fine-tuning the shipped clean checkpoints (issue 32: fine-tune or from scratch?)
     "finetune cosine 5e-4": {**COSINE, "lr": 5e-4,
                              "init_weights": "pretrained/asconvsr_x2/asconvsr_x2.ckpt"},
