@@ -259,6 +259,7 @@ RANGES = {
     "batch_size": (lambda v, _: v >= 1, ">= 1"),
     "num_workers": (lambda v, _: v >= -1, "-1 (auto), 0 (a thread) or a worker count"),
     "min_patch_texture": (lambda v, _: v >= 0, ">= 0 (0: any patch)"),
+    "clean_prob": (_in_unit(False, False), "in [0, 1] (a probability)"),
     "train_cache_mb": (lambda v, _: v >= -1, "-1 (all in memory) or a cache size in MB >= 0"),
     "total_iters": (lambda v, _: v >= 1, ">= 1"),
     "lr": (lambda v, _: v > 0, "> 0"),

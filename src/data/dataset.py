@@ -26,6 +26,9 @@ Conventions
 * Augmentation (``augment=True``): horizontal flip, vertical flip, transpose, each
   with probability 1/2, identical on LR and HR (8 dihedral variants). The draws
   happen even when ``augment=False``, so crops do not depend on that switch.
+* Degradation (src/data/degrade.py): after the flip draws, with ``clean_prob`` > 0
+  only, one draw chooses the clean or the degraded LR patch; then ``mixed`` draws its
+  per-patch parameters, for a degraded patch only (a clean one skips ``patch()``).
 * Bad files are skipped with a one-line warning at construction (logger
   ``src.data``); nothing can fail later inside a dataset worker.
 """
@@ -117,8 +120,11 @@ class PatchSampler:
     """The pure function sample k -> (lr uint8 p x p x 3, hr uint8 sp x sp x 3).
 
     ``hr_images``: mod-cropped uint8 RGB arrays; ``lr_images``: matching LR arrays
-    (H/s x W/s) or None to make them here with MATLAB bicubic. ``min_texture``:
-    redraw patches flatter than this (see the module docstring); 0 = uniform.
+    (H/s x W/s) or None to make them here (MATLAB bicubic, or the degradation's
+    whole-image LR). ``min_texture``: redraw patches flatter than this (see the module
+    docstring); 0 = uniform. Each image is (HR, LR, luma or None, clean LR or None):
+    the clean LR is held only when the degradation needs it (challenge with clean_prob
+    > 0); otherwise the LR itself is the clean one or none is ever used.
     :meth:`from_files` builds the same function over files read when a sample needs
     them (DF2K-scale sets): the same patches for the same seed.
     """
@@ -132,6 +138,8 @@ class PatchSampler:
         self.hr_images = hr_images
         self.lr_images = (lr_images if lr_images is not None
                           else [self.make_lr(hr, scale) for hr in hr_images])
+        self.clean_lr_images = ([self.make_clean_lr(hr) for hr in hr_images]
+                                if self.degradation.keeps_clean_images else None)
         # The texture test reads crops of each image's luma, computed once: the same
         # numbers as patch_texture(hr_patch) (tests/test_data.py checks) at a third of
         # its cost (25 against 86 us at LR patch 128), paid for every redraw.
@@ -148,7 +156,7 @@ class PatchSampler:
         sampler = cls.__new__(cls)
         sampler._configure(scale, lr_patch_size, seed, augment, min_texture, degradation)
         sampler.files, sampler.cache = files, cache
-        sampler.hr_images = sampler.lr_images = sampler.luma = None
+        sampler.hr_images = sampler.lr_images = sampler.luma = sampler.clean_lr_images = None
         sampler._index_positions(files.shapes)
         return sampler
 
@@ -167,13 +175,18 @@ class PatchSampler:
     def make_lr(self, hr, scale):
         """The whole LR image patches are cut from (src/data/degrade.py)."""
         lr = self.degradation.whole_image(hr, scale)
-        return imresize_uint8(hr, 1.0 / scale) if lr is None else lr
+        return self.make_clean_lr(hr) if lr is None else lr
+
+    def make_clean_lr(self, hr):
+        """MATLAB bicubic of ``hr``: the clean partner of a challenge LR (clean_prob)."""
+        return imresize_uint8(hr, 1.0 / self.scale)
 
     def image(self, index):
-        """(HR, LR, luma or None) of image ``index``: from memory, or from the cache."""
+        """(HR, LR, luma or None, clean LR or None) of image ``index``: from memory, or
+        from the cache."""
         if self.files is None:
             return (self.hr_images[index], self.lr_images[index],
-                    self.luma[index] if self.luma is not None else None)
+                    item_or_none(self.luma, index), item_or_none(self.clean_lr_images, index))
         return self.cache.get(index, lambda: self.load(index))
 
     def load(self, index):
@@ -183,7 +196,8 @@ class PatchSampler:
         lr = (read_lr(lr_path, hr_path, hr.shape, self.scale) if lr_path
               else self.make_lr(hr, self.scale))
         luma = lr_grid_luma(hr, self.scale) if self.min_texture > 0 else None
-        return hr, lr, luma
+        clean_lr = self.make_clean_lr(hr) if self.degradation.keeps_clean_images else None
+        return hr, lr, luma, clean_lr
 
     def locate(self, position):
         """Global patch position -> (image index, LR top, LR left)."""
@@ -197,7 +211,7 @@ class PatchSampler:
         s, p = self.scale, self.patch
         for _ in range(MAX_PATCH_DRAWS if self.min_texture > 0 else 1):
             index, top, left = self.locate(rng.integers(self.first_position[-1]))
-            full_hr, _, luma = self.image(index)
+            full_hr, _, luma, _ = self.image(index)
             hr = full_hr[top * s:(top + p) * s, left * s:(left + p) * s]
             if self.min_texture <= 0:
                 break
@@ -209,12 +223,28 @@ class PatchSampler:
         rng = np.random.default_rng([self.seed, k])
         index, top, left, hr = self.draw_position(rng)
         hflip, vflip, transpose = (rng.random(3) < 0.5).tolist()
-        p = self.patch
-        lr = self.image(index)[1][top:top + p, left:left + p]
-        lr = self.degradation.patch(lr, rng)     # mixed only: draws after the crop's
+        lr = self.lr_patch(index, top, left, rng)
         if self.augment:
             lr, hr = augment_pair(lr, hr, hflip, vflip, transpose)
         return lr, hr
+
+    def lr_patch(self, index, top, left, rng):
+        """The LR patch at (top, left) of image ``index``, before augmentation: the
+        degraded one, or with probability clean_prob the clean one. Draws (after the
+        crop's and the flips'): the clean/degraded choice, only when clean_prob > 0;
+        then mixed's per-patch parameters, only for a degraded patch."""
+        p = self.patch
+        _, lr, _, clean_lr = self.image(index)
+        if self.degradation.draw_clean(rng):
+            # challenge holds its clean LR apart; mixed's LR is clean until patch()
+            clean = lr if clean_lr is None else clean_lr
+            return clean[top:top + p, left:left + p]
+        return self.degradation.patch(lr[top:top + p, left:left + p], rng)
+
+
+def item_or_none(items, index):
+    """``items[index]``, or None when the sampler does not hold that list at all."""
+    return None if items is None else items[index]
 
 
 class ImageCache:
@@ -487,10 +517,11 @@ class TrainingFiles:
         if not self.paths:
             raise none_usable(hr_dir, len(candidates))
 
-    def decoded_mb(self, scale):
-        """Megabytes all decoded HR images and their LR images take (uint8 RGB)."""
+    def decoded_mb(self, scale, lr_copies=1):
+        """Megabytes all decoded HR images and their LR images take (uint8 RGB);
+        ``lr_copies`` 2 when each image also holds its clean LR (challenge, clean_prob)."""
         pixels = sum(h * w for h, w in self.shapes)
-        return 3 * pixels * (1 + 1 / scale ** 2) / 2 ** 20
+        return 3 * pixels * (1 + lr_copies / scale ** 2) / 2 ** 20
 
 
 def image_size(path):
@@ -535,8 +566,10 @@ def build_batch_maker(hr_dir, scale, lr_patch_size, batch_size, lr_dir=None, ran
     lr_stem("0001", scale, lr_name_template)           # a bad template fails here
     if cache_mb is not None and cache_mb >= 0:
         files = TrainingFiles(hr_dir, scale, lr_patch_size, lr_dir, lr_name_template)
+        lr_copies = 2 if (degradation or Degradation()).keeps_clean_images else 1
         LOGGER.info("training images read from disk per sample: %d files, %.0f MB decoded, "
-                    "cache %.0f MB", len(files.paths), files.decoded_mb(scale), cache_mb)
+                    "cache %.0f MB", len(files.paths), files.decoded_mb(scale, lr_copies),
+                    cache_mb)
         sampler = PatchSampler.from_files(files, ImageCache(cache_mb), scale, lr_patch_size,
                                           seed, augment, min_texture, degradation)
     else:

@@ -14,6 +14,13 @@ Three kinds, the config key ``degradation``:
   U{mixed_jpeg_quality}. The order is Real-ESRGAN's (blur, noise, JPEG). A range
   [0, 0] turns that step off; a JPEG range whose upper end is 100 still compresses.
 
+``clean_prob`` (challenge and mixed): the probability that a training sample keeps the
+clean LR patch (MATLAB bicubic; with mixed and an LR folder, the folder's image) instead
+of the degraded one, so a degraded run still sees clean inputs. Real-ESRGAN's convention of a probability per
+degradation step (its ``*_prob`` keys), here for the whole degradation. The choice is
+one draw from the sample's generator, made only when clean_prob > 0 (see
+:meth:`Degradation.draw_clean`), so runs without it keep their sample streams.
+
 Everything works on uint8 RGB H x W x 3 arrays.
 """
 import io
@@ -62,12 +69,32 @@ def check_range(key, values, low, high):
     return first, last
 
 
+def check_clean_prob(kind, value):
+    """``clean_prob`` as a float in [0, 1], and 0 with ``bicubic`` (whose patches are all
+    clean already, so a value there is a mistake, not a no-op); ConfigError naming it."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ConfigError(f"config key 'clean_prob' expects a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"config key 'clean_prob' must be in [0, 1], got {value!r}")
+    if value > 0 and kind == "bicubic":
+        raise ConfigError(f"config key 'clean_prob' ({value:g}) mixes clean patches into a "
+                          f"degraded run, but degradation 'bicubic' is clean already; pass "
+                          f"--degradation challenge or mixed, or leave clean_prob at 0")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Degradation:
     kind: str = "bicubic"
     jpeg_quality: tuple = (30.0, 100.0)   # mixed: JPEG quality drawn from this range
     blur_sigma: tuple = (0.0, 0.0)        # mixed: Gaussian blur sigma range, LR pixels
     noise_sigma: tuple = (0.0, 0.0)       # mixed: Gaussian noise sigma range, 0-255
+    clean_prob: float = 0.0               # challenge, mixed: chance a sample stays clean
+
+    def __post_init__(self):
+        # Checked here, not only in from_config: Degradation("bicubic", clean_prob=0.5)
+        # would otherwise spend a draw per sample on a choice between two equal patches.
+        object.__setattr__(self, "clean_prob", check_clean_prob(self.kind, self.clean_prob))
 
     @classmethod
     def from_config(cls, cfg):
@@ -79,7 +106,22 @@ class Degradation:
         return cls(kind,
                    check_range("mixed_jpeg_quality", cfg["mixed_jpeg_quality"], 1, 100),
                    check_range("mixed_blur_sigma", cfg["mixed_blur_sigma"], 0, 10),
-                   check_range("mixed_noise_sigma", cfg["mixed_noise_sigma"], 0, 50))
+                   check_range("mixed_noise_sigma", cfg["mixed_noise_sigma"], 0, 50),
+                   cfg["clean_prob"])
+
+    @property
+    def keeps_clean_images(self):
+        """Whether a sampler must hold each photo's clean LR beside the one
+        :meth:`whole_image` makes: challenge with clean_prob > 0 only. (mixed degrades
+        per patch, so the LR it holds is the clean one; clean_prob 0 never needs it, and
+        not holding it saves a quarter of the HR's memory at x2.)"""
+        return self.kind == "challenge" and self.clean_prob > 0
+
+    def draw_clean(self, rng):
+        """Whether this sample keeps its clean LR patch, with probability clean_prob.
+        Draws one number from ``rng`` only when clean_prob > 0, so the sample streams of
+        runs without the key are unchanged."""
+        return self.clean_prob > 0 and bool(rng.random() < self.clean_prob)
 
     def whole_image(self, hr, scale):
         """The LR image a patch is cut from, or None for MATLAB bicubic (the caller's
