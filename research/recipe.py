@@ -109,6 +109,9 @@ VARIANTS = {
     # carry over to compressed inputs
     "finetune nounshuffle cosine 5e-4": {**NOUNSHUFFLE, "lr": 5e-4},
     "finetune nounshuffle cosine 1e-4": {**NOUNSHUFFLE, "lr": 1e-4},
+    # half the patches kept clean (clean_prob): does the fine-tune lose less on clean
+    # inputs, and how much of its challenge gain does that cost?
+    "finetune nounshuffle cosine 5e-4 clean 0.5": {**NOUNSHUFFLE, "lr": 5e-4, "clean_prob": 0.5},
 }
 # keys this runner reads itself, not passed to train.py
 RUNNER_KEYS = ("photo_scale",)
