@@ -33,9 +33,10 @@ from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refu
 def extra_args(parser):
     parser.add_argument("--model", required=True,
                         help="a .ckpt (with its config.yaml), or a .mindir / .onnx from export.py. "
-                             "Which shipped one: pretrained/asconvsr_x2_nounshuffle (x2: our "
-                             "best, at about the paper x2's MACs, not the paper's shape), "
-                             "asconvsr_x2 (the paper's x2) or asconvsr_x3 (x3), "
+                             "Which shipped one: pretrained/asconvsr_x2_nounshuffle or "
+                             "asconvsr_x3_nounshuffle (our best x2 and x3, at about the "
+                             "paper's MACs, not the paper's shape), asconvsr_x2 or "
+                             "asconvsr_x3 (the paper's networks), "
                              "for clean photos and compressed ones (JPEG, video frames) alike; "
                              "a fine-tune on JPEG inputs is not shipped: it gained them less "
                              "than it lost on clean ones (docs/recipe.md)")

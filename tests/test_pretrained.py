@@ -76,7 +76,7 @@ def card_stage_commands(folder):
 
 def test_the_x2_and_x3_checkpoints_are_shipped():
     names = {folder_id(f) for f in FOLDERS}
-    assert {"asconvsr_x2", "asconvsr_x3", "asconvsr_x2_nounshuffle"} <= names
+    assert {"asconvsr_x2", "asconvsr_x3", "asconvsr_x2_nounshuffle", "asconvsr_x3_nounshuffle"} <= names
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=folder_id)
