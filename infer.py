@@ -37,9 +37,9 @@ def extra_args(parser):
                              "asconvsr_x3_nounshuffle (our best x2 and x3, at about the "
                              "paper's MACs, not the paper's shape), asconvsr_x2 or "
                              "asconvsr_x3 (the paper's networks), "
-                             "for clean photos and compressed ones (JPEG, video frames) alike; "
-                             "a fine-tune on JPEG inputs is not shipped: it gained them less "
-                             "than it lost on clean ones (docs/recipe.md)")
+                             "for clean (lossless) photos; pretrained/asconvsr_x2_ntire for JPEG "
+                             "photos and video frames (fine-tuned on JPEG q90 inputs: better "
+                             "on them, a little worse on clean ones; its MODEL_CARD.md)")
     parser.add_argument("--input", required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--output", required=True,
                         help="output file, or folder (one output per input, same base name)")
