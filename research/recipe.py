@@ -96,6 +96,10 @@ VARIANTS = {
     # depth and the higher threshold together (do the two leads add up?)
     "cosine 5e-4 unshuffle 1 channels 16 texture 8 blocks 2": {
         **U1C16, "min_patch_texture": 8.0, "num_blocks": 2},
+    # ECB re-parameterisation (ECBSR, BasicSR's small x2 models): every kernel trained as
+    # five branches folded into one; the same network at inference
+    "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb": {
+        **U1C16, "min_patch_texture": 8.0, "reparam": "ecb"},
     # the redraw at the x2 preset's own shape (the network the goal names)
     "cosine 5e-4 texture 4": {**COSINE, "lr": 5e-4, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 24": {**U1C16, "channels": 24, "num_kernels": 24},

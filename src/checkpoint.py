@@ -100,18 +100,20 @@ def load_model_weights(net, path, strict=True):
 
 def load_trained_model(cfg, path, temperature=None):
     """(net, model config): the AsConvSR ``cfg`` describes, with checkpoint ``path``'s
-    weights, in inference mode. The one loader behind eval, export, inference and the
+    weights, in inference mode (a network trained with reparam ecb in its folded form,
+    whose config says reparam none). The one loader behind eval, export, inference and the
     diagnostics scripts. A checkpoint holds the softmax temperature it ran at, which
     loading restores; ``temperature`` (a user's explicit choice, see
     src.deploy.cli.temperature_to_run) replaces it."""
-    from src.model.asconvsr import AsConvSRConfig, build_model
+    from src.model.asconvsr import AsConvSRConfig, build_model, fold_reparam
     model_cfg = AsConvSRConfig.from_dict(cfg)
     net = build_model(model_cfg)
     load_model_weights(net, path)
+    net = fold_reparam(net)            # reparam ecb: its deploy form, the same function
     if temperature is not None:
         net.set_temperature(temperature)
     net.set_train(False)
-    return net, model_cfg
+    return net, net.cfg
 
 
 def load_trained_model_or_exit(ckpt_path, config_path=None):

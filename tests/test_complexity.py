@@ -34,3 +34,15 @@ def test_count_params_equals_the_built_variant(variant):
 def test_docs_preset_table_is_the_printed_one():
     with open(os.path.join(ROOT, "docs", "model.md"), encoding="utf-8") as handle:
         assert preset_table() in handle.read()
+
+
+@pytest.mark.parametrize("variant", [{"reparam": "ecb"}, {"reparam": "ecb", "block_type": "plain"},
+                                     {"reparam": "ecb", "num_blocks": 2, "unshuffle": 1}])
+def test_count_params_of_a_reparam_network_in_both_forms(variant):
+    from src.model.asconvsr import fold_reparam
+    cfg = AsConvSRConfig(**{**TINY, **variant})
+    net = build_model(cfg)
+    trained = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    deployed = sum(int(np.prod(p.shape)) for p in fold_reparam(net).trainable_params())
+    assert count_params(cfg, "train") == trained > deployed == count_params(cfg)
+    assert count_params(cfg) == count_params(AsConvSRConfig(**{**TINY, **variant, "reparam": "none"}))

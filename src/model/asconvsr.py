@@ -6,6 +6,7 @@ Real-Time Super-Resolution challenge, track 1 (x2, 1080p -> 4K).
 
 The file reads top to bottom:
     AsConvSRConfig   hyper-parameters (one typed object, built from the YAML config)
+    RepKernel        option: a kernel trained as ECB's five branches, folded into one
     ControlModule    pooled features -> softmax mixing coefficients for a block's convs
     AssembledConv2d  per-sample kernels assembled from a shared basis (the paper's idea)
     DynamicConv2d    ablation: whole-kernel candidates, one coefficient each (Chen 2020)
@@ -13,6 +14,7 @@ The file reads top to bottom:
     AssembledBlock   a control module + three assembled (or dynamic) convolutions
     PlainBlock       ablation: three ordinary convolutions
     AsConvSR         unshuffle -> conv -> block(s) -> conv -> shuffle, residual, shuffle
+    fold_reparam     the deploy form of a network trained with RepKernels
 
 The network is written once. Its stages (``features``, a block ``given_pooled`` means,
 ``head``) are what src/deploy/network.py wires into the exported and tiled graphs, with
@@ -29,7 +31,7 @@ its own candidate and scale the basis so the assembled kernel has He variance; t
 last conv starts small so the network begins as nearest-neighbour upscaling.
 """
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import mindspore as ms
@@ -63,6 +65,7 @@ class AsConvSRConfig:
     relu_slope: float = 0.0       # slope below zero: 0 = ReLU (paper-like), > 0 = LeakyReLU
     local_skip: bool = False      # block output += block input (paper: removed; ablation)
     last_init_scale: float = 0.1  # multiplies conv2's He init: start close to the residual
+    reparam: str = "none"         # none | ecb: every kernel trained as ECB branches (not paper)
 
     @classmethod
     def from_dict(cls, values):
@@ -86,6 +89,10 @@ class AsConvSRConfig:
             (self.control_norm in ("none", "batch"),
              f"control_norm must be none or batch, got '{self.control_norm}'"),
             (self.relu in ("all", "none"), f"relu must be all or none, got '{self.relu}'"),
+            (self.reparam in ("none", "ecb"), f"reparam must be none or ecb, got '{self.reparam}'"),
+            (self.reparam == "none" or (self.kernel_size == 3 and not self.bias
+                                        and self.block_type != "dynamic"),
+             "reparam ecb needs kernel_size 3, bias False and block_type assembled or plain"),
             (self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}"),
             (self.channels >= self.reduction, "channels must be >= reduction"),
             (0.0 < self.coeff_init_dominance < 1.0 or self.num_kernels == 1,
@@ -124,6 +131,74 @@ def conv3x3(in_channels, out_channels, kernel_size, bias, init_scale=1.0):
     std = init_scale * he_std(in_channels * kernel_size * kernel_size)
     conv.weight.set_data(initializer(Normal(sigma=std), conv.weight.shape, ms.float32))
     return conv
+
+
+class RepKernel(nn.Cell):
+    """A 3x3 kernel bank (Co, Ci, 3, 3) trained as the five branches of ECB (Zhang, Zeng and
+    Zhang, "Edge-oriented Convolution Block for Real-time Super Resolution on Mobile
+    Devices", ACM MM 2021): a 3x3 conv, a 1x1 conv to 2*Co channels then a 3x3 conv, and
+    1x1 convs followed by fixed Sobel-x, Sobel-y and Laplacian filters with a learnt scale
+    per output channel. Every branch is bias-free (ECB's carry biases; ours would not
+    fold exactly through the zero padding), so a chain of them is one convolution:
+
+        K = K3 + W3 @ W1 + sum_f diag(scale_f) @ A_f (x) mask_f
+
+    and the network convolves with K itself, the folded form, in training too: the same
+    function as the branches run one by one, for the cost of building K once a step.
+    What the branches change is only how the kernel's entries learn. ``fold_reparam``
+    stores K as an ordinary weight for inference and export.
+
+    K3 starts with the kernel the unreparameterised network would draw; W3 and the scales
+    start at zero, so K starts as K3 and the other branches still get gradients."""
+
+    MASKS = np.array([[[1, 0, -1], [2, 0, -2], [1, 0, -1]],            # Sobel x
+                      [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],            # Sobel y
+                      [[0, 1, 0], [1, -4, 1], [0, 1, 0]]], np.float32)  # Laplacian
+    EXPAND = 2                              # ECB's depth multiplier of the 1x1-3x3 branch
+
+    def __init__(self, out_channels, in_channels, std):
+        super().__init__()
+        mid = self.EXPAND * out_channels
+        self.k3 = Parameter(initializer(Normal(sigma=std), (out_channels, in_channels, 3, 3),
+                                        ms.float32), name="k3")
+        self.w1 = Parameter(initializer(Normal(sigma=he_std(in_channels)), (mid, in_channels),
+                                        ms.float32), name="w1")
+        self.w3 = Parameter(initializer(Zero(), (out_channels, 3, 3, mid), ms.float32), name="w3")
+        self.edge_1x1 = Parameter(initializer(Normal(sigma=he_std(in_channels)),
+                                              (3, out_channels, in_channels), ms.float32),
+                                  name="edge_1x1")
+        self.edge_scale = Parameter(initializer(Zero(), (3, out_channels, 1), ms.float32),
+                                    name="edge_scale")
+        self.masks = Tensor(self.MASKS.reshape(3, 1, 1, 9))
+        self.shape = (out_channels, in_channels, 3, 3)
+
+    def construct(self):
+        out_channels, in_channels = self.shape[0], self.shape[1]
+        expand = ops.matmul(self.w3.reshape(-1, self.w3.shape[3]), self.w1)  # (Co*9, Ci)
+        expand = expand.reshape(out_channels, 9, in_channels).transpose(0, 2, 1)  # (Co, Ci, 9)
+        mixes = (self.edge_scale * self.edge_1x1).reshape(3, out_channels, in_channels, 1)
+        edges = (mixes * self.masks).sum(axis=0)                              # (Co, Ci, 9)
+        return self.k3 + (expand + edges).reshape(self.shape)                # (Co, Ci, 3, 3)
+
+
+class RepConv2d(nn.Cell):
+    """An ordinary bias-free 'same' 3x3 convolution whose kernel is a RepKernel."""
+
+    def __init__(self, in_channels, out_channels, std):
+        super().__init__()
+        self.rep = RepKernel(out_channels, in_channels, std)
+
+    def construct(self, x):
+        return ops.conv2d(x, self.rep(), pad_mode="pad", padding=1)
+
+
+def static_conv(cfg, in_channels, out_channels, init_scale=1.0):
+    """The network's ordinary convolutions: nn.Conv2d, or with reparam ecb a RepConv2d
+    whose kernel starts as the one nn.Conv2d would draw."""
+    if cfg.reparam == "ecb":
+        std = init_scale * he_std(in_channels * cfg.kernel_size ** 2)
+        return RepConv2d(in_channels, out_channels, std)
+    return conv3x3(in_channels, out_channels, cfg.kernel_size, cfg.bias, init_scale)
 
 
 def per_sample_conv(x, kernels, padding):
@@ -275,7 +350,7 @@ class AssembledConv2d(nn.Cell):
     """
 
     def __init__(self, in_channels, out_channels, num_kernels, kernel_size, impl, bias,
-                 init_coefficients):
+                 init_coefficients, reparam="none"):
         super().__init__()
         self.out_channels = out_channels
         self.padding = kernel_size // 2
@@ -285,21 +360,33 @@ class AssembledConv2d(nn.Cell):
         gain = 1.0 / math.sqrt(float(np.sum(np.square(init_coefficients))))
         std = gain * he_std(in_channels * kernel_size * kernel_size)
         shape = (num_kernels, in_channels, kernel_size, kernel_size)
-        self.basis = Parameter(initializer(Normal(sigma=std), shape, ms.float32), name="basis")
+        if reparam == "ecb":            # the basis is a bank of E kernels like any conv's
+            self.rep, self.basis = RepKernel(num_kernels, in_channels, std), None
+        else:
+            self.rep = None
+            self.basis = Parameter(initializer(Normal(sigma=std), shape, ms.float32),
+                                   name="basis")
         self.bias = Parameter(initializer(Zero(), (1, out_channels, 1, 1), ms.float32),
                               name="bias") if bias else None
+
+    def kernel_bank(self):
+        """The basis (E, Ci, k, k)."""
+        if self.rep is None:
+            return self.basis
+        return self.rep()
 
     def construct(self, x, coeff):
         # x: (B, Ci, H, W); coeff: (B, Co, E)
         batch = x.shape[0]
-        num_kernels = self.basis.shape[0]
+        bank = self.kernel_bank()                                            # (E, Ci, k, k)
+        num_kernels = bank.shape[0]
         if self.kernel_first:
-            basis = self.basis.reshape(num_kernels, -1)                       # (E, Ci*k*k)
+            basis = bank.reshape(num_kernels, -1)                             # (E, Ci*k*k)
             kernels = ops.matmul(coeff.reshape(batch * self.out_channels, num_kernels), basis)
-            kernels = kernels.reshape((batch * self.out_channels,) + self.basis.shape[1:])
+            kernels = kernels.reshape((batch * self.out_channels,) + bank.shape[1:])
             y = per_sample_conv(x, kernels, self.padding)                    # (B, Co, H, W)
         else:
-            z = ops.conv2d(x, self.basis, pad_mode="pad", padding=self.padding)  # (B, E, H, W)
+            z = ops.conv2d(x, bank, pad_mode="pad", padding=self.padding)    # (B, E, H, W)
             height, width = z.shape[2], z.shape[3]
             y = ops.bmm(coeff, z.reshape(batch, num_kernels, height * width))   # (B, Co, H*W)
             y = y.reshape(batch, self.out_channels, height, width)
@@ -399,7 +486,8 @@ class AssembledBlock(Block):
         start = initial_coefficients(num_kernels, dominance)
         if cfg.block_type == "assembled":
             convs = [AssembledConv2d(channels, channels, num_kernels, cfg.kernel_size,
-                                     cfg.assembled_impl, cfg.bias, start) for _ in range(n)]
+                                     cfg.assembled_impl, cfg.bias, start, cfg.reparam)
+                     for _ in range(n)]
         else:
             convs = [DynamicConv2d(channels, channels, num_kernels, cfg.kernel_size,
                                    cfg.bias, start) for _ in range(n)]
@@ -427,7 +515,7 @@ class PlainBlock(Block):
 
     def __init__(self, cfg: AsConvSRConfig):
         super().__init__(cfg)
-        self.convs = nn.CellList([conv3x3(cfg.channels, cfg.channels, cfg.kernel_size, cfg.bias)
+        self.convs = nn.CellList([static_conv(cfg, cfg.channels, cfg.channels)
                                   for _ in range(cfg.convs_per_block)])
 
     def given_pooled(self, x, pooled=None, form="train"):
@@ -481,13 +569,12 @@ class AsConvSR(nn.Cell):
         self.cfg = cfg
         u, s, channels = cfg.unshuffle, cfg.scale, cfg.channels
         self.unshuffle = SpaceToChannels(3, u) if u > 1 else None
-        self.conv_first = conv3x3(3 * u * u, channels, cfg.kernel_size, cfg.bias)
+        self.conv_first = static_conv(cfg, 3 * u * u, channels)
         self.relu_first = cfg.relu != "none"
         self.relu = activation(cfg)
         block = PlainBlock if cfg.block_type == "plain" else AssembledBlock
         self.blocks = nn.CellList([block(cfg) for _ in range(cfg.num_blocks)])
-        self.conv_last = conv3x3(channels, cfg.out_channels, cfg.kernel_size, cfg.bias,
-                                 init_scale=cfg.last_init_scale)
+        self.conv_last = static_conv(cfg, channels, cfg.out_channels, cfg.last_init_scale)
         self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u) if u > 1 else None
         self.shuffle_scale = ChannelsToSpace(3, s) if s > 1 else None
         self.residual = cfg.residual
@@ -573,6 +660,32 @@ def check_input_size(cfg: AsConvSRConfig, height, width):
         raise ConfigError(
             f"input size {height}x{width} is not divisible by the pixel-unshuffle factor {u}; "
             f"pad or crop it to a multiple of {u} (infer.py pads and crops back for you)")
+
+
+def fold_reparam(net: AsConvSR) -> AsConvSR:
+    """The deploy form of a network trained with ``reparam ecb``: the same function as an
+    ordinary network (reparam none), each RepKernel's folded kernel stored as the weight
+    or basis it stands for, every other Parameter (control modules, temperature) copied
+    by name. Its Parameter names are a reparam-none network's, so exported graphs,
+    tiling and the parameter count are the same as for any other checkpoint. A network
+    without RepKernels is returned as it is."""
+    if net.cfg.reparam == "none":
+        return net
+    folded = AsConvSR(replace(net.cfg, reparam="none"))
+    values = {}
+    for name, cell in net.cells_and_names():
+        if isinstance(cell, RepKernel):            # 'conv_first.rep' -> 'conv_first.weight'
+            owner = name.rsplit(".", 1)[0]
+            target = "basis" if ".convs." in owner and net.cfg.block_type == "assembled" else "weight"
+            values[f"{owner}.{target}"] = Parameter(cell(), name=f"{owner}.{target}")
+    for name, param in net.parameters_and_names():
+        if ".rep." not in f".{name}":
+            values[name] = param
+    missing = set(folded.parameters_dict()) - set(values)
+    assert not missing, f"fold_reparam left {sorted(missing)} unset"
+    ms.load_param_into_net(folded, values, strict_load=True)
+    folded.set_train(net.training)
+    return folded
 
 
 def build_model(values) -> AsConvSR:

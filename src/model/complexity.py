@@ -12,22 +12,36 @@ pixel (un)shuffles, ReLU, pooling adds, softmax, the residual add.
 from src.model.asconvsr import AsConvSRConfig
 
 
-def count_params(cfg: AsConvSRConfig):
-    """Trainable parameters, from the shapes the network builds."""
+def count_params(cfg: AsConvSRConfig, form="deploy"):
+    """Trainable parameters, from the shapes the network builds. ``deploy``: the network
+    that runs (with reparam ecb, after fold_reparam); ``train``: adds the branches a
+    reparam ecb network trains, which fold away."""
     k2, c, u = cfg.kernel_size ** 2, cfg.channels, cfg.unshuffle
     bias = 1 if cfg.bias else 0
     total = (3 * u * u * k2 + bias) * c + (c * k2 + bias) * cfg.out_channels
+    kernels = [(c, 3 * u * u), (cfg.out_channels, c)]                  # (Co, Ci) of each bank
     n = cfg.convs_per_block
     hidden = max(1, c // cfg.reduction)
     for _ in range(cfg.num_blocks):
         if cfg.block_type == "plain":
             total += n * (c * c * k2 + bias * c)
+            kernels += [(c, c)] * n
             continue
         rows, e = (c, cfg.num_kernels) if cfg.block_type == "assembled" else (1, cfg.dynamic_kernels)
         total += (c + 1) * hidden + (hidden + 1) * n * rows * e          # control module
         per_conv = e * c * k2 if cfg.block_type == "assembled" else e * c * c * k2
         total += n * (per_conv + bias * c)
+        kernels += [(e, c)] * n
+    if form == "train" and cfg.reparam == "ecb":
+        total += sum(ecb_branch_params(co, ci) for co, ci in kernels)
     return total
+
+
+def ecb_branch_params(out_channels, in_channels):
+    """What a RepKernel trains beside its 3x3 kernel: the 1x1 -> 2*Co -> 3x3 branch and the
+    three 1x1 + scale edge branches."""
+    mid = 2 * out_channels
+    return mid * in_channels + out_channels * 9 * mid + 3 * out_channels * (in_channels + 1)
 
 
 def count_macs(cfg: AsConvSRConfig, height, width):
