@@ -100,6 +100,12 @@ VARIANTS = {
     # five branches folded into one; the same network at inference
     "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb": {
         **U1C16, "min_patch_texture": 8.0, "reparam": "ecb"},
+    # ... its plain twin (does the assembled block still tie plain convs, both with ECB?)
+    # and the x2 preset's own shape with it
+    "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb plain": {
+        **U1C16, "min_patch_texture": 8.0, "reparam": "ecb", "block_type": "plain"},
+    "cosine 5e-4 texture 8 ecb": {**COSINE, "lr": 5e-4, "min_patch_texture": 8.0,
+                                  "reparam": "ecb"},
     # the redraw at the x2 preset's own shape (the network the goal names)
     "cosine 5e-4 texture 4": {**COSINE, "lr": 5e-4, "min_patch_texture": 4.0},
     "cosine 5e-4 unshuffle 1 channels 24": {**U1C16, "channels": 24, "num_kernels": 24},
