@@ -109,12 +109,14 @@ def test_train_then_eval_in_graph_mode(tmp_path):
     train_dir = write_images(str(tmp_path / "train"), 4, 64, seed=21)
     val_dir = write_images(str(tmp_path / "val"), 2, 48, seed=22)
     out = tmp_path / "run"
-    common = ["--channels", "8", "--num_kernels", "4", "--reparam", "ecb"]
-    subprocess.run([sys.executable, "train.py", "--train_dir", train_dir, "--val_dir", val_dir,
-                    "--output_dir", str(out), "--mode", "graph", "--batch_size", "2",
-                    "--lr_patch_size", "16", "--num_workers", "1", "--total_iters", "4",
-                    "--val_every", "4", "--log_every", "2", *common],
-                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "train.py", "--train_dir", train_dir, "--val_dir", val_dir,
+               "--output_dir", str(out), "--mode", "graph", "--batch_size", "2",
+               "--lr_patch_size", "16", "--num_workers", "1", "--val_every", "2",
+               "--log_every", "2", "--channels", "8", "--num_kernels", "4", "--reparam", "ecb"]
+    for total, extra in ((2, []), (4, ["--resume", str(out / "latest.ckpt")])):   # resumes
+        subprocess.run(command + ["--total_iters", str(total)] + extra, cwd=ROOT, check=True,
+                       capture_output=True, text=True, timeout=600)
+    assert "training 4 iterations from 2 on" in (out / "train.log").read_text()
     trained = json.loads((out / "history.json").read_text())["val"][-1]
     assert "moment1.conv_first.rep.w3" in ms.load_checkpoint(str(out / "latest.ckpt"))
     subprocess.run([sys.executable, "eval.py", "--model", str(out / "best.ckpt"), "--data_dir",
