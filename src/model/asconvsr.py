@@ -674,10 +674,9 @@ def fold_reparam(net: AsConvSR) -> AsConvSR:
     folded = AsConvSR(replace(net.cfg, reparam="none"))
     values = {}
     for name, cell in net.cells_and_names():
-        if isinstance(cell, RepKernel):            # 'conv_first.rep' -> 'conv_first.weight'
-            owner = name.rsplit(".", 1)[0]
-            target = "basis" if ".convs." in owner and net.cfg.block_type == "assembled" else "weight"
-            values[f"{owner}.{target}"] = Parameter(cell(), name=f"{owner}.{target}")
+        held = {RepConv2d: "weight", AssembledConv2d: "basis"}.get(type(cell))
+        if held is not None:                 # 'conv_first' + rep -> 'conv_first.weight'
+            values[f"{name}.{held}"] = Parameter(cell.rep(), name=f"{name}.{held}")
     for name, param in net.parameters_and_names():
         if ".rep." not in f".{name}":
             values[name] = param
