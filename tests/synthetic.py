@@ -60,3 +60,14 @@ def random_photo_folder(folder, count, size):
         pixels = np.random.default_rng(k).integers(0, 256, (size, size, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"v{k}.png")
     return folder
+
+
+def randomised(net, seed=0):
+    """Random values in every trained Parameter (biases, zero-initialised branches and
+    all), so an equality between two forms of the network means something; eval mode."""
+    from mindspore import Tensor
+    rng = np.random.default_rng(seed)
+    for param in net.trainable_params():     # not the fixed bicubic kernels or temperature
+        param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
+    net.set_train(False)
+    return net

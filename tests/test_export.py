@@ -16,6 +16,7 @@ from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, r
 from src.deploy.metadata import read_metadata
 from src.deploy.network import DeployError, deploy_from_training
 from src.model.asconvsr import AsConvSRConfig, build_model
+from tests.synthetic import randomised
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4)
@@ -23,15 +24,6 @@ TINY = dict(channels=8, num_kernels=4)
 
 def rand(*shape, seed=0):
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
-
-
-def randomised(net, seed=0):
-    """Random values in every trained Parameter (biases and all), so equality means something."""
-    rng = np.random.default_rng(seed)
-    for param in net.trainable_params():     # not the fixed bicubic kernels or temperature
-        param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
-    net.set_train(False)
-    return net
 
 
 def tiny_run(folder, **overrides):

@@ -15,7 +15,7 @@ from src.deploy.exporter import export_model
 from src.model.complexity import count_params
 from src.model.asconvsr import (AsConvSRConfig, RepConv2d, RepKernel, build_model,
                                 fold_reparam)
-from tests.synthetic import write_images
+from tests.synthetic import randomised, write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4, reparam="ecb")
@@ -23,15 +23,6 @@ TINY = dict(channels=8, num_kernels=4, reparam="ecb")
 
 def rand(*shape, seed=0):
     return np.random.default_rng(seed).random(shape, dtype=np.float32)
-
-
-def randomised(net, seed=0):
-    """Random values in every trained Parameter, the zero-initialised branches too."""
-    rng = np.random.default_rng(seed)
-    for param in net.trainable_params():
-        param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
-    net.set_train(False)
-    return net
 
 
 def branches_one_by_one(rep: RepKernel, x):

@@ -680,9 +680,8 @@ def fold_reparam(net: AsConvSR) -> AsConvSR:
     for name, param in net.parameters_and_names():
         if ".rep." not in f".{name}":
             values[name] = param
-    missing = set(folded.parameters_dict()) - set(values)
-    assert not missing, f"fold_reparam left {sorted(missing)} unset"
-    ms.load_param_into_net(folded, values, strict_load=True)
+    not_loaded, _ = ms.load_param_into_net(folded, values, strict_load=True)
+    assert not not_loaded, f"fold_reparam left {sorted(not_loaded)} unset"
     folded.set_train(net.training)
     return folded
 

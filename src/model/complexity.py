@@ -9,7 +9,7 @@ pixel (un)shuffles, ReLU, pooling adds, softmax, the residual add.
 
 ``python -m src.model.complexity`` prints the table the README carries.
 """
-from src.model.asconvsr import AsConvSRConfig
+from src.model.asconvsr import AsConvSRConfig, RepKernel
 
 
 def count_params(cfg: AsConvSRConfig, form="deploy"):
@@ -40,7 +40,7 @@ def count_params(cfg: AsConvSRConfig, form="deploy"):
 def ecb_branch_params(out_channels, in_channels):
     """What a RepKernel trains beside its 3x3 kernel: the 1x1 -> 2*Co -> 3x3 branch and the
     three 1x1 + scale edge branches."""
-    mid = 2 * out_channels
+    mid = RepKernel.EXPAND * out_channels
     return mid * in_channels + out_channels * 9 * mid + 3 * out_channels * (in_channels + 1)
 
 
