@@ -73,15 +73,20 @@ def copy_weights(source, target):
     return target
 
 
-def load_model_weights(net, path, strict=True):
-    """Load the network parameters of checkpoint ``path`` into ``net``.
+def load_model_weights(net, path, strict=True, unfold=False):
+    """Load the network parameters of checkpoint ``path`` into ``net``; returns the names
+    of the kernels unfolded (below), if any.
 
     Entries that are not network parameters (optimizer state, metadata) are ignored.
     Missing parameters and shape mismatches raise CheckpointError naming them, since a
     checkpoint of another preset or scale would otherwise load half-way or fail deep
-    inside MindSpore.
+    inside MindSpore. ``unfold``: a reparam-none checkpoint may start a new network that
+    trains with reparam ecb (src.model.asconvsr.unfolded_entries), as --init_weights does.
     """
-    entries = read_checkpoint(path)
+    from src.model.asconvsr import unfolded_entries
+    entries, unfolded = read_checkpoint(path), []
+    if unfold:
+        entries, unfolded = unfolded_entries(net, entries)
     own = {p.name: p for p in net.get_parameters()}
     missing, mismatched = parameter_mismatch(own, entries)
     hint = ("the checkpoint was trained with another preset/scale: pass its config "
@@ -95,7 +100,7 @@ def load_model_weights(net, path, strict=True):
                               f"first: '{missing[0]}' ({hint})")
     ms.load_param_into_net(net, {name: entries[name] for name in own if name in entries},
                            strict_load=False)
-    return entries
+    return unfolded
 
 
 def load_trained_model(cfg, path, temperature=None):

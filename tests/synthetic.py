@@ -71,3 +71,8 @@ def randomised(net, seed=0):
         param.set_data(Tensor((0.3 * rng.standard_normal(param.shape)).astype(np.float32)))
     net.set_train(False)
     return net
+
+
+def rand(*shape, seed=0):
+    """A float32 array of ``shape``, uniform in [0, 1), the same for the same seed."""
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)

@@ -7,12 +7,9 @@ import pytest
 from src.config import ConfigError
 from src.deploy.network import DeployError, deploy_from_training
 from src.model.asconvsr import AsConvSRConfig, ControlModule, build_model
+from tests.synthetic import rand
 
 TINY = dict(channels=8, num_kernels=4, reduction=4)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def test_mean_std_pool_is_the_channel_mean_and_standard_deviation():

@@ -16,14 +16,10 @@ from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, r
 from src.deploy.metadata import read_metadata
 from src.deploy.network import DeployError, deploy_from_training
 from src.model.asconvsr import AsConvSRConfig, build_model
-from tests.synthetic import randomised
+from tests.synthetic import rand, randomised
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def tiny_run(folder, **overrides):

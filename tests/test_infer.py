@@ -15,13 +15,10 @@ from src.deploy.infer_jobs import plan_jobs, upscale_image_file
 from src.deploy.runners import CheckpointRunner
 from src.deploy.tiling import plan_tiles, upscale
 from src.model.asconvsr import AsConvSRConfig, build_model
+from tests.synthetic import rand
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def tiny_checkpoint(folder, **overrides):

@@ -10,19 +10,16 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
+from src.checkpoint import CheckpointError, load_model_weights
 from src.config import ConfigError, load_config, save_config
 from src.deploy.exporter import export_model
 from src.model.complexity import count_params
 from src.model.asconvsr import (AsConvSRConfig, RepConv2d, RepKernel, build_model,
                                 fold_reparam)
-from tests.synthetic import randomised, write_images
+from tests.synthetic import rand, randomised, write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4, reparam="ecb")
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def branches_one_by_one(rep: RepKernel, x):
@@ -70,6 +67,28 @@ def test_fold_keeps_the_function_under_the_ordinary_names(variant):
     ordinary = build_model(AsConvSRConfig(**{**TINY, **variant, "reparam": "none"}))
     assert sorted(folded.parameters_dict()) == sorted(ordinary.parameters_dict())
     assert folded.cfg.reparam == "none" and not folded.training
+
+
+@pytest.mark.parametrize("variant", [{}, {"block_type": "plain", "unshuffle": 1}])
+def test_a_reparam_none_checkpoint_starts_an_ecb_network_as_the_same_function(variant, tmp_path):
+    """--init_weights: fine-tuning a shipped (reparam none) network with the branches."""
+    ordinary = randomised(build_model(AsConvSRConfig(**{**TINY, **variant, "reparam": "none"})))
+    ms.save_checkpoint(ordinary, str(tmp_path / "none.ckpt"))
+    ecb = build_model(AsConvSRConfig(**{**TINY, **variant}))
+    with pytest.raises(CheckpointError, match="lacks"):            # eval/resume: no unfold
+        load_model_weights(ecb, str(tmp_path / "none.ckpt"))
+    unfolded = load_model_weights(ecb, str(tmp_path / "none.ckpt"), unfold=True)
+    assert sorted(unfolded) == sorted(name for name in ordinary.parameters_dict()
+                                      if name.endswith((".weight", ".basis"))
+                                      and "control" not in name)
+    ecb.set_train(False)
+    x = Tensor(rand(2, 3, 8, 10))
+    assert np.abs(ecb(x).asnumpy() - ordinary(x).asnumpy()).max() < 1e-5
+    # a checkpoint that holds the branches loads them as they are
+    ms.save_checkpoint(randomised(ecb, seed=1), str(tmp_path / "ecb.ckpt"))
+    again = build_model(AsConvSRConfig(**{**TINY, **variant}))
+    assert load_model_weights(again, str(tmp_path / "ecb.ckpt"), unfold=True) == []
+    assert np.array_equal(again.conv_first.rep.w3.asnumpy(), ecb.conv_first.rep.w3.asnumpy())
 
 
 @pytest.mark.parametrize("bad,word", [({"kernel_size": 5}, "kernel_size 3"),

@@ -11,6 +11,7 @@ from src.config import load_config
 from src.engine.train_step import TemperatureSchedule
 from src.model.asconvsr import (AsConvSRConfig, AssembledConv2d, build_model,
                                 initial_coefficients)
+from tests.synthetic import rand
 from tests.test_train import load_params, photos, run_train  # noqa: F401 (fixture)
 
 TINY = dict(channels=8, num_kernels=4, reduction=4)
@@ -29,10 +30,6 @@ def test_annealed_schedule_is_odconvs_linear_ramp_to_the_end_value():
     assert schedule.value_at(50) == pytest.approx(15.5)
     assert schedule.value_at(100) == 1.0 and schedule.value_at(500) == 1.0
     assert schedule.changes_at(0) and schedule.changes_at(100) and not schedule.changes_at(101)
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).random(shape, dtype=np.float32)
 
 
 def test_set_temperature_changes_the_output_and_a_checkpoint_keeps_it(tmp_path):

@@ -662,6 +662,30 @@ def check_input_size(cfg: AsConvSRConfig, height, width):
             f"pad or crop it to a multiple of {u} (infer.py pads and crops back for you)")
 
 
+def rep_kernels(net: AsConvSR):
+    """[(name, RepKernel)]: each RepKernel of ``net`` with the name of the Parameter its
+    folded kernel is in a reparam-none network ('conv_first.weight', 'blocks.0.convs.1.basis')."""
+    homes = {RepConv2d: "weight", AssembledConv2d: "basis"}
+    return [(f"{name}.{homes[type(cell)]}", cell.rep) for name, cell in net.cells_and_names()
+            if type(cell) in homes and getattr(cell, "rep", None) is not None]
+
+
+def unfolded_entries(net: AsConvSR, entries):
+    """(entries, unfolded names): checkpoint ``entries`` made to start ``net``, trained with
+    reparam ecb, from a reparam-none checkpoint (fine-tuning a shipped network with the
+    branches). Each ordinary kernel becomes its RepKernel's 3x3 branch K3; W3 and the edge
+    scales of a new network are zero, so it starts as the checkpoint's function. Entries
+    that already hold the branches are kept as they are."""
+    entries, unfolded = dict(entries), []
+    for name, rep in rep_kernels(net):
+        if rep.k3.name not in entries and name in entries:
+            entries.update({param.name: Parameter(param.value(), name=param.name)
+                            for param in rep.get_parameters()})   # initial W1, W3 = 0, ...
+            entries[rep.k3.name] = entries.pop(name)
+            unfolded.append(name)
+    return entries, unfolded
+
+
 def fold_reparam(net: AsConvSR) -> AsConvSR:
     """The deploy form of a network trained with ``reparam ecb``: the same function as an
     ordinary network (reparam none), each RepKernel's folded kernel stored as the weight
@@ -673,10 +697,8 @@ def fold_reparam(net: AsConvSR) -> AsConvSR:
         return net
     folded = AsConvSR(replace(net.cfg, reparam="none"))
     values = {}
-    for name, cell in net.cells_and_names():
-        held = {RepConv2d: "weight", AssembledConv2d: "basis"}.get(type(cell))
-        if held is not None:                 # 'conv_first' + rep -> 'conv_first.weight'
-            values[f"{name}.{held}"] = Parameter(cell.rep(), name=f"{name}.{held}")
+    for name, rep in rep_kernels(net):       # 'conv_first.rep' -> 'conv_first.weight'
+        values[name] = Parameter(rep(), name=name)
     for name, param in net.parameters_and_names():
         if ".rep." not in f".{name}":
             values[name] = param
