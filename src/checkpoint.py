@@ -87,6 +87,11 @@ def load_model_weights(net, path, strict=True, unfold=False):
     entries, unfolded = read_checkpoint(path), []
     if unfold:
         entries, unfolded = unfolded_entries(net, entries)
+        biased = [name for name in unfolded if name.rsplit(".", 1)[0] + ".bias" in entries]
+        if biased:
+            raise CheckpointError(f"checkpoint '{path}' has a bias beside '{biased[0]}' (bias "
+                                  f"True); reparam ecb trains bias-free kernels: fine-tune it "
+                                  f"with --reparam none")
     own = {p.name: p for p in net.get_parameters()}
     missing, mismatched = parameter_mismatch(own, entries)
     hint = ("the checkpoint was trained with another preset/scale: pass its config "

@@ -88,7 +88,16 @@ def test_a_reparam_none_checkpoint_starts_an_ecb_network_as_the_same_function(va
     ms.save_checkpoint(randomised(ecb, seed=1), str(tmp_path / "ecb.ckpt"))
     again = build_model(AsConvSRConfig(**{**TINY, **variant}))
     assert load_model_weights(again, str(tmp_path / "ecb.ckpt"), unfold=True) == []
-    assert np.array_equal(again.conv_first.rep.w3.asnumpy(), ecb.conv_first.rep.w3.asnumpy())
+    again.set_train(False)
+    assert np.array_equal(again(x).asnumpy(), ecb(x).asnumpy())
+
+
+def test_a_checkpoint_with_biases_is_not_unfolded(tmp_path):
+    biased = randomised(build_model(AsConvSRConfig(**{**TINY, "reparam": "none", "bias": True})))
+    ms.save_checkpoint(biased, str(tmp_path / "biased.ckpt"))
+    with pytest.raises(CheckpointError, match="bias True.*--reparam none"):
+        load_model_weights(build_model(AsConvSRConfig(**TINY)), str(tmp_path / "biased.ckpt"),
+                           unfold=True)
 
 
 @pytest.mark.parametrize("bad,word", [({"kernel_size": 5}, "kernel_size 3"),
@@ -115,18 +124,24 @@ def test_an_exported_graph_is_the_trained_function(tmp_path):
 
 
 def test_train_then_eval_in_graph_mode(tmp_path):
-    """train.py validates the training form; eval.py runs the folded form: same PSNR."""
+    """train.py, started from a reparam-none checkpoint, validates the training form;
+    eval.py runs the folded form: same PSNR."""
     train_dir = write_images(str(tmp_path / "train"), 4, 64, seed=21)
     val_dir = write_images(str(tmp_path / "val"), 2, 48, seed=22)
+    ms.save_checkpoint(build_model(AsConvSRConfig(**{**TINY, "reparam": "none"})),
+                       str(tmp_path / "none.ckpt"))
     out = tmp_path / "run"
     command = [sys.executable, "train.py", "--train_dir", train_dir, "--val_dir", val_dir,
                "--output_dir", str(out), "--mode", "graph", "--batch_size", "2",
                "--lr_patch_size", "16", "--num_workers", "1", "--val_every", "2",
-               "--log_every", "2", "--channels", "8", "--num_kernels", "4", "--reparam", "ecb"]
+               "--log_every", "2", "--channels", "8", "--num_kernels", "4", "--reparam", "ecb",
+               "--init_weights", str(tmp_path / "none.ckpt")]
     for total, extra in ((2, []), (4, ["--resume", str(out / "latest.ckpt")])):   # resumes
         subprocess.run(command + ["--total_iters", str(total)] + extra, cwd=ROOT, check=True,
                        capture_output=True, text=True, timeout=600)
-    assert "training 4 iterations from 2 on" in (out / "train.log").read_text()
+    log = (out / "train.log").read_text()
+    assert "training 4 iterations from 2 on" in log
+    assert "its 5 reparam-none kernels start the 3x3 branches of reparam ecb" in log
     trained = json.loads((out / "history.json").read_text())["val"][-1]
     assert "moment1.conv_first.rep.w3" in ms.load_checkpoint(str(out / "latest.ckpt"))
     subprocess.run([sys.executable, "eval.py", "--model", str(out / "best.ckpt"), "--data_dir",

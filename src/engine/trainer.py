@@ -325,7 +325,8 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
                      f"Adam state and lr schedule start fresh")
         if unfolded:
             init_line += (f"; its {len(unfolded)} reparam-none kernels start the 3x3 branches "
-                          f"of reparam ecb (the other branches at zero: the same function)")
+                          f"of reparam ecb (W3 and the edge scales at zero, so each kernel "
+                          f"starts as the checkpoint's)")
     elif cfg.init_weights:
         init_line = (f"init_weights {cfg.init_weights} not loaded: resuming continues the run's "
                      f"own weights and Adam state from {resume}")

@@ -673,14 +673,17 @@ def rep_kernels(net: AsConvSR):
 def unfolded_entries(net: AsConvSR, entries):
     """(entries, unfolded names): checkpoint ``entries`` made to start ``net``, trained with
     reparam ecb, from a reparam-none checkpoint (fine-tuning a shipped network with the
-    branches). Each ordinary kernel becomes its RepKernel's 3x3 branch K3; W3 and the edge
-    scales of a new network are zero, so it starts as the checkpoint's function. Entries
-    that already hold the branches are kept as they are."""
+    branches). Each ordinary kernel becomes its RepKernel's 3x3 branch K3, and W3 and the
+    edge scales are set to zero (W1 and the edge 1x1s keep ``net``'s values), so the
+    other branches add nothing and the network starts as the checkpoint's function.
+    Entries that already hold the branches are kept as they are."""
     entries, unfolded = dict(entries), []
     for name, rep in rep_kernels(net):
         if rep.k3.name not in entries and name in entries:
-            entries.update({param.name: Parameter(param.value(), name=param.name)
-                            for param in rep.get_parameters()})   # initial W1, W3 = 0, ...
+            for param in (rep.w1, rep.edge_1x1):
+                entries[param.name] = Parameter(param.value(), name=param.name)
+            for param in (rep.w3, rep.edge_scale):
+                entries[param.name] = Parameter(np.zeros(param.shape, np.float32), name=param.name)
             entries[rep.k3.name] = entries.pop(name)
             unfolded.append(name)
     return entries, unfolded
