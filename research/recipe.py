@@ -47,8 +47,10 @@ COSINE = {"lr_schedule": "cosine", "lr": 1e-3, "lr_min": 1e-7, "warmup_iters": 3
 ANNEAL = {"temperature": 1.0, "temperature_start": 30.0, "temperature_anneal_iters": "third"}
 # the body at the LR resolution, C = E = 16 (the capacity rows' lead)
 U1C16 = {**COSINE, "lr": 5e-4, "unshuffle": 1, "channels": 16, "num_kernels": 16}
-# asconvsr_x2_nounshuffle: its shape and recipe keys, from its shipped weights (issue 32)
-NOUNSHUFFLE = {**U1C16, "relu_slope": 0.05,
+# asconvsr_x2_nounshuffle: its shape and recipe keys, from its shipped weights (issue 32).
+# They hold ECB branches since 2026-12-07; the finetune rows in docs/recipe.md ran from the
+# weights before them, at the commits named there.
+NOUNSHUFFLE = {**U1C16, "relu_slope": 0.05, "reparam": "ecb",
                "init_weights": "pretrained/asconvsr_x2_nounshuffle/asconvsr_x2_nounshuffle.ckpt"}
 # name -> config overrides on top of configs/asconvsr_x2.yaml
 VARIANTS = {
