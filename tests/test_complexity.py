@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from src.config import load_config
-from src.model.asconvsr import AsConvSRConfig, build_model
+from src.model.asconvsr import AsConvSRConfig, build_model, fold_reparam
 from src.model.complexity import PRESETS, count_params, preset_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,7 +14,9 @@ TINY = dict(channels=8, num_kernels=4, reduction=4)
 
 
 def built_params(cfg):
-    return sum(int(np.prod(p.shape)) for p in build_model(cfg).trainable_params())
+    """Trainable parameters of the network as it runs (reparam ecb: its folded form)."""
+    net = fold_reparam(build_model(cfg))
+    return sum(int(np.prod(p.shape)) for p in net.trainable_params())
 
 
 @pytest.mark.parametrize("path", list(PRESETS.values()))
@@ -39,7 +41,6 @@ def test_docs_preset_table_is_the_printed_one():
 @pytest.mark.parametrize("variant", [{"reparam": "ecb"}, {"reparam": "ecb", "block_type": "plain"},
                                      {"reparam": "ecb", "num_blocks": 2, "unshuffle": 1}])
 def test_count_params_of_a_reparam_network_in_both_forms(variant):
-    from src.model.asconvsr import fold_reparam
     cfg = AsConvSRConfig(**{**TINY, **variant})
     net = build_model(cfg)
     trained = sum(int(np.prod(p.shape)) for p in net.trainable_params())
