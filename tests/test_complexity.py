@@ -13,10 +13,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(channels=8, num_kernels=4, reduction=4)
 
 
+def trained_params(net):
+    return sum(int(np.prod(p.shape)) for p in net.trainable_params())
+
+
 def built_params(cfg):
     """Trainable parameters of the network as it runs (reparam ecb: its folded form)."""
-    net = fold_reparam(build_model(cfg))
-    return sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    return trained_params(fold_reparam(build_model(cfg)))
 
 
 @pytest.mark.parametrize("path", list(PRESETS.values()))
@@ -43,7 +46,6 @@ def test_docs_preset_table_is_the_printed_one():
 def test_count_params_of_a_reparam_network_in_both_forms(variant):
     cfg = AsConvSRConfig(**{**TINY, **variant})
     net = build_model(cfg)
-    trained = sum(int(np.prod(p.shape)) for p in net.trainable_params())
-    deployed = sum(int(np.prod(p.shape)) for p in fold_reparam(net).trainable_params())
+    trained, deployed = trained_params(net), trained_params(fold_reparam(net))
     assert count_params(cfg, "train") == trained > deployed == count_params(cfg)
     assert count_params(cfg) == count_params(AsConvSRConfig(**{**TINY, **variant, "reparam": "none"}))
