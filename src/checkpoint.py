@@ -75,23 +75,51 @@ def copy_weights(source, target):
 
 def load_model_weights(net, path, strict=True, unfold=False):
     """Load the network parameters of checkpoint ``path`` into ``net``; returns the names
-    of the kernels unfolded (below), if any.
+    of the kernels converted between the two forms of reparam (below), if any.
 
     Entries that are not network parameters (optimizer state, metadata) are ignored.
     Missing parameters and shape mismatches raise CheckpointError naming them, since a
     checkpoint of another preset or scale would otherwise load half-way or fail deep
-    inside MindSpore. ``unfold``: a reparam-none checkpoint may start a new network that
-    trains with reparam ecb (src.model.asconvsr.unfolded_entries), as --init_weights does.
+    inside MindSpore. A checkpoint trained with reparam ecb loads into a reparam-none
+    ``net`` folded (src.model.asconvsr.fold_reparam: the same function). ``unfold``: a
+    reparam-none checkpoint may start a new network that trains with reparam ecb
+    (src.model.asconvsr.unfolded_entries), as --init_weights does.
     """
-    from src.model.asconvsr import unfolded_entries
-    entries, unfolded = read_checkpoint(path), []
+    from src.model.asconvsr import fold_reparam, rep_kernels, unfolded_entries
+    entries, converted = read_checkpoint(path), []
     if unfold:
-        entries, unfolded = unfolded_entries(net, entries)
-        biased = [name for name in unfolded if name.rsplit(".", 1)[0] + ".bias" in entries]
+        entries, converted = unfolded_entries(net, entries)
+        biased = [name for name in converted if name.rsplit(".", 1)[0] + ".bias" in entries]
         if biased:
             raise CheckpointError(f"checkpoint '{path}' has a bias beside '{biased[0]}' (bias "
                                   f"True); reparam ecb trains bias-free kernels: fine-tune it "
                                   f"with --reparam none")
+    branched = branched_twin(net, entries)
+    if branched is not None:        # an ecb checkpoint into a reparam-none network
+        load_entries(branched, entries, path, strict)
+        converted = [name for name, _ in rep_kernels(branched)]
+        entries = fold_reparam(branched).parameters_dict()
+    load_entries(net, entries, path, strict)
+    return converted
+
+
+def branched_twin(net, entries):
+    """The reparam-ecb form of the reparam-none AsConvSR ``net``, to receive checkpoint
+    ``entries`` that hold ECB branches; None when there is nothing to fold, or when
+    ``net``'s config cannot have the branches (its names then fail to fit, as usual)."""
+    from dataclasses import replace
+    from src.model.asconvsr import AsConvSR
+    cfg = getattr(net, "cfg", None)
+    if cfg is None or cfg.reparam != "none" or not any(".rep." in f".{n}" for n in entries):
+        return None
+    try:
+        return AsConvSR(replace(cfg, reparam="ecb"))
+    except ConfigError:
+        return None
+
+
+def load_entries(net, entries, path, strict=True):
+    """Set ``net``'s parameters from checkpoint ``path``'s ``entries``, or CheckpointError."""
     own = {p.name: p for p in net.get_parameters()}
     missing, mismatched = parameter_mismatch(own, entries)
     hint = ("the checkpoint was trained with another preset/scale: pass its config "
@@ -105,7 +133,6 @@ def load_model_weights(net, path, strict=True, unfold=False):
                               f"first: '{missing[0]}' ({hint})")
     ms.load_param_into_net(net, {name: entries[name] for name in own if name in entries},
                            strict_load=False)
-    return unfolded
 
 
 def load_trained_model(cfg, path, temperature=None):

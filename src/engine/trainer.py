@@ -320,13 +320,16 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     start = resume_state(train_step, resume) if resume else 0
     init_line = None
     if cfg.init_weights and not resume:   # a resumed run's own weights supersede its init
-        unfolded = load_model_weights(net, cfg.init_weights, unfold=True)
+        converted = load_model_weights(net, cfg.init_weights, unfold=True)
         init_line = (f"initial weights: {cfg.init_weights} (sha256 {sha256_of(cfg.init_weights)}); "
                      f"Adam state and lr schedule start fresh")
-        if unfolded:
-            init_line += (f"; its {len(unfolded)} reparam-none kernels start the 3x3 branches "
+        if converted and cfg.reparam == "ecb":
+            init_line += (f"; its {len(converted)} reparam-none kernels start the 3x3 branches "
                           f"of reparam ecb (W3 and the edge scales at zero, so each kernel "
                           f"starts as the checkpoint's)")
+        elif converted:
+            init_line += (f"; its reparam ecb branches are folded into {len(converted)} "
+                          f"kernels (the same function), which train as reparam none")
     elif cfg.init_weights:
         init_line = (f"init_weights {cfg.init_weights} not loaded: resuming continues the run's "
                      f"own weights and Adam state from {resume}")
