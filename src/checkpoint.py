@@ -108,9 +108,9 @@ def branched_twin(net, entries):
     ``entries`` that hold ECB branches; None when there is nothing to fold, or when
     ``net``'s config cannot have the branches (its names then fail to fit, as usual)."""
     from dataclasses import replace
-    from src.model.asconvsr import AsConvSR
+    from src.model.asconvsr import AsConvSR, is_branch
     cfg = getattr(net, "cfg", None)
-    if cfg is None or cfg.reparam != "none" or not any(".rep." in f".{n}" for n in entries):
+    if cfg is None or cfg.reparam != "none" or not any(is_branch(n) for n in entries):
         return None
     try:
         return AsConvSR(replace(cfg, reparam="ecb"))

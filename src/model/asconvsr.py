@@ -662,6 +662,12 @@ def check_input_size(cfg: AsConvSRConfig, height, width):
             f"pad or crop it to a multiple of {u} (infer.py pads and crops back for you)")
 
 
+def is_branch(name: str) -> bool:
+    """Whether the Parameter or checkpoint entry ``name`` is one of a RepKernel's branches
+    ('conv_first.rep.k3', 'moment1.blocks.0.convs.1.rep.w3'): only reparam ecb has them."""
+    return ".rep." in f".{name}"
+
+
 def rep_kernels(net: AsConvSR):
     """[(name, RepKernel)]: each RepKernel of ``net`` with the name of the Parameter its
     folded kernel is in a reparam-none network ('conv_first.weight', 'blocks.0.convs.1.basis')."""
@@ -703,7 +709,7 @@ def fold_reparam(net: AsConvSR) -> AsConvSR:
     for name, rep in rep_kernels(net):       # 'conv_first.rep' -> 'conv_first.weight'
         values[name] = Parameter(rep(), name=name)
     for name, param in net.parameters_and_names():
-        if ".rep." not in f".{name}":
+        if not is_branch(name):
             values[name] = param
     not_loaded, _ = ms.load_param_into_net(folded, values, strict_load=True)
     assert not not_loaded, f"fold_reparam left {sorted(not_loaded)} unset"
