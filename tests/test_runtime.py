@@ -57,6 +57,26 @@ def test_alternating_medians_alternates_and_skips_the_warm_up():
     assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
 
 
+@pytest.mark.parametrize("args, step", [
+    (["--shape", "2x16"], "batch 2 x LR 16"),
+    (["--step", "forward", "--key", "block_type", "--values", "plain,assembled",
+      "--config_path", "configs/asconvsr_x2.yaml", "--size", "16x24"], "forward at 24x16")])
+def test_key_ab_times_both_values_and_prints_their_ratio(args, step):
+    """benchmarks/key_ab.py, both steps at tiny shapes: both values timed, the ratio is
+    second/first of the printed medians (the figures themselves are not asserted)."""
+    import re
+    out = subprocess.run([sys.executable, "benchmarks/key_ab.py", "--rounds", "2", *args],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = out.stdout.strip().splitlines()[-1]
+    assert step in line, line
+    found = re.search(r": (\w+) (\w+) ([\d.]+) ms, (\w+) ([\d.]+) ms, (\w+)/(\w+) ([\d.]+)$", line)
+    assert found, line
+    key, first, a, second, b, num, den, ratio = found.groups()
+    assert (num, den) == (second, first) and first != second
+    assert abs(float(ratio) - float(b) / float(a)) <= 0.006 + 0.06 * float(b) / float(a), line
+
+
 @pytest.mark.parametrize("device, deterministic", [("CPU", False), ("GPU", True),
                                                    ("Ascend", True)])
 def test_seed_turns_on_deterministic_kernels_on_accelerators(monkeypatch, device,
