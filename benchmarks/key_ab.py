@@ -7,7 +7,8 @@
 
 Builds the preset twice, with each of two values of one config key, freshly initialised
 (timing does not depend on the weights), graph mode, and times the two in alternation in
-one process (benchmarks/timing.py alternating_medians): separate processes differ by
+one process (benchmarks/timing.py alternating_medians; the calls are
+benchmarks/profile_ops.py build_call's): separate processes differ by
 10-15% here. It prints both medians and the ratio second/first.
 - `--step train`: the training step (Charbonnier + Adam, forward and backward) on a
   synthetic batch of `--shape` (batch x LR patch).
@@ -32,18 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore loads)
 
 
-def forward_call(cfg, size):
-    """A callable running the network of config dict ``cfg`` on one random (1,3,H,W) input."""
-    import numpy as np
-    import mindspore as ms
-    from src.model.asconvsr import AsConvSRConfig, build_model
-    net = build_model(AsConvSRConfig.from_dict(cfg))
-    net.set_train(False)
-    height, width = size
-    x = ms.Tensor(np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32))
-    return lambda: net(x).asnumpy()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config_path", default="configs/asconvsr_x2_nounshuffle.yaml")
@@ -60,17 +49,17 @@ def main():
         parser.error(f"--values takes two values a,b; got '{args.values}'")
     from src.config import load_config
     from src.runtime import setup
-    from benchmarks.benchmark_train import mindspore_step
+    from benchmarks.profile_ops import build_call
     from benchmarks.timing import alternating_medians
     setup("CPU", "graph", seed=0)
     configs = {value: load_config(args.config_path, {args.key: value}) for value in values}
     if args.step == "train":
-        batch, patch = (int(v) for v in args.shape.split("x"))
-        calls = {value: mindspore_step(cfg, batch, patch)[1] for value, cfg in configs.items()}
+        calls = {value: build_call(cfg, "step", shape=args.shape) for value, cfg in configs.items()}
+        batch, patch = args.shape.lower().split("x")
         what = f"batch {batch} x LR {patch}, {args.rounds} alternating steps each"
     else:
-        height, width = (int(v) for v in args.size.split("x"))
-        calls = {value: forward_call(cfg, (height, width)) for value, cfg in configs.items()}
+        calls = {value: build_call(cfg, "forward", size=args.size) for value, cfg in configs.items()}
+        height, width = args.size.lower().split("x")
         what = f"forward at {width}x{height}, {args.rounds} alternating calls each"
     medians = alternating_medians(calls, args.rounds)
     (first, a), (second, b) = ((value, medians[value] * 1e3) for value in values)

@@ -23,26 +23,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import src  # noqa: E402,F401  (runtime environment before mindspore)
 
 
-def build_call(args, cfg):
-    """A no-argument function running one forward or one training step."""
+def build_call(cfg, what, size="1080x1920", shape="16x64", cell="training"):
+    """A no-argument function running the network of config ``cfg`` once: ``what``
+    "forward" on a random (1,3,H,W) input of ``size`` "HxW" (output copied to numpy;
+    ``cell`` "deploy" runs the deploy form), or "step", one training step on a random
+    batch of ``shape`` "BATCHxLR_PATCH" (benchmark_train.mindspore_step)."""
     from mindspore import Tensor
+    from benchmarks.benchmark_train import mindspore_step
     from src.model.asconvsr import AsConvSRConfig, build_model
-    rng = np.random.default_rng(0)
+    if what == "step":
+        batch, patch = (int(v) for v in shape.lower().split("x"))
+        return mindspore_step(cfg, batch, patch)[1]
+    height, width = (int(v) for v in size.lower().split("x"))
     net = build_model(AsConvSRConfig.from_dict(cfg))
-    if args.what == "forward":
-        height, width = (int(v) for v in args.size.lower().split("x"))
-        net.set_train(False)
-        if args.cell == "deploy":
-            from src.deploy.network import deploy_from_training
-            net = deploy_from_training(net)
-        x = Tensor(rng.random((1, 3, height, width), dtype=np.float32))
-        return lambda: net(x).asnumpy()
-    from src.engine.train_step import build_train_step
-    batch, patch = (int(v) for v in args.shape.lower().split("x"))
-    train_step, _ = build_train_step(net, cfg)
-    lr = Tensor(rng.random((batch, 3, patch, patch), dtype=np.float32))
-    hr = Tensor(rng.random((batch, 3, patch * cfg.scale, patch * cfg.scale), dtype=np.float32))
-    return lambda: train_step(lr, hr).asnumpy()
+    net.set_train(False)
+    if cell == "deploy":
+        from src.deploy.network import deploy_from_training
+        net = deploy_from_training(net)
+    x = Tensor(np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32))
+    return lambda: net(x).asnumpy()
 
 
 def op_rows(folder):
@@ -72,7 +71,7 @@ def main():
     ms = setup("CPU", "graph", seed=0)
     from mindspore import Profiler
     cfg = load_config(args.config_path)
-    call = build_call(args, cfg)
+    call = build_call(cfg, args.what, args.size, args.shape, args.cell)
     for _ in range(2):                          # compile and warm up outside the profile
         call()
     with tempfile.TemporaryDirectory() as folder:
