@@ -124,6 +124,13 @@ VARIANTS = {
     # half the patches kept clean (clean_prob): does the fine-tune lose less on clean
     # inputs, and how much of its challenge gain does that cost?
     "finetune nounshuffle cosine 5e-4 clean 0.5": {**NOUNSHUFFLE, "lr": 5e-4, "clean_prob": 0.5},
+    # a last stage on the squared error PSNR measures (the loss at the LR-resolution shape:
+    # lightweight-SR entries often end this way), against the same stage with the paper's
+    # Charbonnier loss, both from the shipped clean weights with the preset's redraw
+    "stage nounshuffle texture 8 cosine 1e-4 mse": {
+        **NOUNSHUFFLE, "min_patch_texture": 8.0, "lr": 1e-4, "loss": "mse"},
+    "stage nounshuffle texture 8 cosine 1e-4": {
+        **NOUNSHUFFLE, "min_patch_texture": 8.0, "lr": 1e-4},
 }
 # keys this runner reads itself, not passed to train.py
 RUNNER_KEYS = ("photo_scale",)
