@@ -38,7 +38,6 @@ SETTINGS = [("default", "none", "all"), ("1", "none", "all"), ("2", "none", "all
 
 def measure_mindspore(config_path, threads, jit_level, runs, warmup):
     """Median seconds of (training step, forward) under one setting, in this process."""
-    import numpy as np
     import src  # noqa: F401  (runtime environment before mindspore)
     from benchmarks.timing import median_seconds
     from src.runtime import setup
@@ -51,41 +50,28 @@ def measure_mindspore(config_path, threads, jit_level, runs, warmup):
         ms.set_context(enable_graph_kernel=True)
     if threads != "default":
         ms.device_context.cpu.op_tuning.threads_num(int(threads))
+    from benchmarks.profile_ops import build_call
     from src.config import load_config
-    from src.engine.train_step import build_train_step
-    from src.model.asconvsr import AsConvSRConfig, build_model
     cfg = load_config(config_path)
-    net = build_model(AsConvSRConfig.from_dict(cfg))
-    train_step, _ = build_train_step(net, cfg)
-    rng = np.random.default_rng(0)
-    lr = ms.Tensor(rng.random((16, 3, 64, 64), dtype=np.float32))
-    hr = ms.Tensor(rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32))
-    step = median_seconds(lambda: train_step(lr, hr).asnumpy(), warmup, runs)
-    net.set_train(False)
-    image = ms.Tensor(rng.random((1, 3, 540, 960), dtype=np.float32))
-    forward = median_seconds(lambda: net(image).asnumpy(), 1, max(3, runs // 3))
+    step = median_seconds(build_call(cfg, "step", shape="16x64"), warmup, runs)
+    forward = median_seconds(build_call(cfg, "forward", size="540x960"), 1, max(3, runs // 3))
     return step, forward
 
 
 def measure_torch(config_path, threads, runs, warmup):
     """Median seconds of the PyTorch twin's training step at ``threads`` threads."""
-    import numpy as np
     import torch
     import src  # noqa: F401
-    from benchmarks.benchmark_train import torch_step
+    from benchmarks.benchmark_train import mindspore_step, torch_step
     from benchmarks.timing import median_seconds
     from src.runtime import setup
     setup("CPU", "pynative", seed=0)
     torch.set_num_threads(int(threads))
     from src.config import load_config
-    from src.model.asconvsr import AsConvSRConfig, build_model
+    from src.model.asconvsr import AsConvSRConfig
     cfg = load_config(config_path)
-    model_cfg = AsConvSRConfig.from_dict(cfg)
-    net = build_model(model_cfg)
-    rng = np.random.default_rng(0)
-    lr = rng.random((16, 3, 64, 64), dtype=np.float32)
-    hr = rng.random((16, 3, 64 * cfg.scale, 64 * cfg.scale), dtype=np.float32)
-    step, _ = torch_step(cfg, model_cfg, net, lr, hr)
+    net, _, (lr, hr) = mindspore_step(cfg, 16, 64)        # the batch the MindSpore rows time
+    step, _ = torch_step(cfg, AsConvSRConfig.from_dict(cfg), net, lr, hr)
     return median_seconds(step, warmup, runs)
 
 
