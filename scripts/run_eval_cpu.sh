@@ -13,18 +13,7 @@ for arg in "$@"; do     # -h/--help anywhere: the usage, and nothing else runs
   if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then sed -n 2,9p "$0"; exit 0; fi
 done
 if [[ $# -lt 1 ]]; then sed -n 2,9p "$0"; exit 2; fi
-CKPT_PATH=$1
-[[ -f "$CKPT_PATH" ]] || { echo "error: model '$CKPT_PATH' does not exist" >&2; exit 2; }
-shift
-ARGS=()
-if [[ $# -gt 0 && "${1}" != --* ]]; then       # DATA_DIR ("" keeps the default)
-  [[ -z "$1" || -d "$1" ]] || { echo "error: DATA_DIR '$1' is not a folder" >&2; exit 2; }
-  [[ -z "$1" ]] || ARGS+=(--data_dir "$1"); shift
-fi
-if [[ $# -gt 0 && "${1}" != --* ]]; then       # CONFIG_PATH ("" keeps the default)
-  [[ -z "$1" || -f "$1" ]] || { echo "error: CONFIG_PATH '$1' does not exist" >&2; exit 2; }
-  [[ -z "$1" ]] || ARGS+=(--config_path "$1"); shift
-fi
+source scripts/eval_args.sh          # CKPT_PATH and ARGS, shifted off "$@"
 LOG_DIR=${LOG_DIR:-outputs/eval/$(basename "${CKPT_PATH%.*}")_$(date +%Y%m%d_%H%M%S)}
 mkdir -p "$LOG_DIR"
 source scripts/python_env.sh

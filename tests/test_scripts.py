@@ -141,6 +141,44 @@ def test_scripts_run_the_given_python_with_their_arguments(tmp_path, argv, expec
     assert "[setup]" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["run_eval_cpu.sh", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "", "configs/asconvsr_x2.yaml",
+      "--crop", "0"],
+     "eval.py --model pretrained/asconvsr_x2/asconvsr_x2.ckpt --device_target CPU "
+     "--config_path configs/asconvsr_x2.yaml --json LOG/eval.json --crop 0"),
+    (["run_eval_gpu.sh", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "tests", "", "1"],
+     "eval.py --model pretrained/asconvsr_x2/asconvsr_x2.ckpt --device_target GPU "
+     "--device_id 1 --data_dir tests --json LOG/eval.json"),
+])
+def test_eval_scripts_pass_their_positional_arguments_as_eval_flags(tmp_path, argv, expected):
+    """Both eval scripts read CKPT_PATH [DATA_DIR] [CONFIG_PATH] through
+    scripts/eval_args.sh ("" keeps a default); the GPU one then a DEVICE_ID."""
+    python, log = recording_python(tmp_path)
+    log_dir = tmp_path / "eval_log"
+    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python), "LOG_DIR": str(log_dir)})
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [expected.replace("LOG", str(log_dir))]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run_eval_cpu.sh", "missing.ckpt"], "model 'missing.ckpt' does not exist"),
+    (["run_eval_gpu.sh", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "README.md"],
+     "DATA_DIR 'README.md' is not a folder"),
+    (["run_eval_cpu.sh", "pretrained/asconvsr_x2/asconvsr_x2.ckpt", "", "missing.yaml"],
+     "CONFIG_PATH 'missing.yaml' does not exist"),
+])
+def test_eval_scripts_name_the_bad_argument_and_run_nothing(tmp_path, argv, message):
+    python, log = recording_python(tmp_path)
+    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python),
+                               "LOG_DIR": str(tmp_path / "eval_log")})
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not log.exists() and not (tmp_path / "eval_log").exists()
+
+
 GPU_CHECK_STEPS = ["gpu_tests", "train_O0", "loss_O0", "eval_cpu", "eval_gpu", "same_psnr",
                    "bench_fp32", "bench_fp16"]
 
