@@ -122,6 +122,13 @@ def recording_python(tmp_path):
     return executable(tmp_path / "python", body), log
 
 
+def run_script(argv, python, **env):
+    """scripts/argv[0] with argv[1:], from the repository root, run by ``python``."""
+    return subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": str(python), **env})
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["run_train_gpu.sh", "configs/asconvsr_x3.yaml", "3"],
      "train.py --config_path configs/asconvsr_x3.yaml --device_target GPU --device_id 3"),
@@ -133,9 +140,7 @@ def recording_python(tmp_path):
 ])
 def test_scripts_run_the_given_python_with_their_arguments(tmp_path, argv, expected):
     python, log = recording_python(tmp_path)
-    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHON": str(python)})
+    proc = run_script(argv, python)
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().splitlines() == [expected]
     assert "[setup]" not in proc.stdout + proc.stderr
@@ -155,9 +160,7 @@ def test_eval_scripts_pass_their_positional_arguments_as_eval_flags(tmp_path, ar
     scripts/eval_args.sh ("" keeps a default); the GPU one then a DEVICE_ID."""
     python, log = recording_python(tmp_path)
     log_dir = tmp_path / "eval_log"
-    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHON": str(python), "LOG_DIR": str(log_dir)})
+    proc = run_script(argv, python, LOG_DIR=str(log_dir))
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().splitlines() == [expected.replace("LOG", str(log_dir))]
 
@@ -171,10 +174,7 @@ def test_eval_scripts_pass_their_positional_arguments_as_eval_flags(tmp_path, ar
 ])
 def test_eval_scripts_name_the_bad_argument_and_run_nothing(tmp_path, argv, message):
     python, log = recording_python(tmp_path)
-    proc = subprocess.run(["bash", os.path.join("scripts", argv[0]), *argv[1:]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHON": str(python),
-                               "LOG_DIR": str(tmp_path / "eval_log")})
+    proc = run_script(argv, python, LOG_DIR=str(tmp_path / "eval_log"))
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not log.exists() and not (tmp_path / "eval_log").exists()
 
