@@ -32,14 +32,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import src  # noqa: E402,F401  (runtime environment before mindspore)
+from src.metrics import Y_OFFSET, Y_WEIGHTS  # noqa: E402
 
 BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 CHANNELS = ("RGB", "Y", "Cb", "Cr")
-# rows: Y, Cb, Cr; columns: R, G, B (MATLAB rgb2ycbcr, inputs in [0, 255])
-YCBCR = np.array([[65.481, 128.553, 24.966],
-                  [-37.797, -74.203, 112.0],
-                  [112.0, -93.786, -18.214]]) / 255.0
-YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+# rows: Y, Cb, Cr; columns: R, G, B (MATLAB rgb2ycbcr, inputs in [0, 255]); the Y row is
+# src/metrics.py's, the luma every PSNR-Y here uses
+YCBCR = np.array([Y_WEIGHTS,
+                  np.array([-37.797, -74.203, 112.0]) / 255.0,
+                  np.array([112.0, -93.786, -18.214]) / 255.0])
+YCBCR_OFFSET = np.array([Y_OFFSET, 128.0, 128.0])
 
 
 def to_ycbcr(rgb):
@@ -79,12 +81,12 @@ def mean_psnrs(rows):
 
 
 def open_predictor(model):
-    """A uint8 predictor for ``model`` with the config.yaml beside it (eval.py's way)."""
-    from src.config import load_config
+    """A uint8 predictor for ``model`` with the config.yaml beside it, else the defaults
+    (eval.py's way)."""
+    from src.config import config_beside_checkpoint, load_config
     from src.deploy.predictor import Predictor
     from src.deploy.runners import open_model
-    config = os.path.join(os.path.dirname(model), "config.yaml")
-    return Predictor(open_model(model, load_config(config) if os.path.isfile(config) else {}))
+    return Predictor(open_model(model, load_config(config_beside_checkpoint(model))))
 
 
 def set_table(data_dir, predictors, scale, protocol):
