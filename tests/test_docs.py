@@ -1,6 +1,6 @@
 """The README stays short, every relative link in the README, docs/, research/ and the
-model cards resolves (file and #anchor), and the README's results rows are the model
-cards' figures."""
+model cards resolves (file and #anchor), the README's results rows are the model
+cards' figures, and every shipped model is named where a user picks one."""
 import glob
 import os
 import re
@@ -80,3 +80,24 @@ def test_ci_runs_the_readmes_test_command():
     test_command = commands[-1]
     assert test_command == "bash scripts/run_tests.sh"
     assert any(line.startswith(test_command) for line in read(".ci/run").splitlines())
+
+
+def test_every_shipped_model_is_named_where_a_user_picks_one():
+    """infer.py's --model help and the README's quick start say which shipped checkpoint
+    suits which input: a model added to pretrained/ must be named in both."""
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("entry_infer", os.path.join(ROOT, "infer.py"))
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+    parser = argparse.ArgumentParser()
+    infer.extra_args(parser)
+    model_help = next(a.help for a in parser._actions if "--model" in a.option_strings)
+    quick = read("README.md").split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    names = [os.path.basename(os.path.normpath(f))
+             for f in glob.glob(os.path.join(ROOT, "pretrained", "*", ""))]
+    assert len(names) >= 5
+    for name in names:
+        named = re.compile(rf"(?<![\w/]){re.escape(name)}(?!\w)|pretrained/{re.escape(name)}(?!\w)")
+        assert named.search(model_help), f"infer.py --model help names no {name}"
+        assert f"`{name}`" in quick, f"README quick start names no {name}"
