@@ -33,9 +33,10 @@ from src.deploy.cli import (command_line_keys, parse_config_for_checkpoint, refu
 def extra_args(parser):
     parser.add_argument("--model", required=True,
                         help="a .ckpt (with its config.yaml), or a .mindir / .onnx from export.py. "
-                             "Which shipped one: pretrained/asconvsr_x2_nounshuffle or "
-                             "asconvsr_x3_nounshuffle (our best x2 and x3, at about the "
-                             "paper's MACs, not the paper's shape), asconvsr_x2 or "
+                             "Which shipped one: pretrained/asconvsr_x2_nounshuffle_c20 or "
+                             "asconvsr_x3_nounshuffle (our best x2 and x3, not the paper's "
+                             "shape; asconvsr_x2_nounshuffle: the x2 at two thirds of the "
+                             "MACs), asconvsr_x2 or "
                              "asconvsr_x3 (the paper's networks), "
                              "for clean (lossless) photos; pretrained/asconvsr_x2_ntire for JPEG "
                              "photos and video frames (fine-tuned on JPEG q90 inputs: better "

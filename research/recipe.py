@@ -132,6 +132,11 @@ VARIANTS = {
     # half the patches kept clean (clean_prob): does the fine-tune lose less on clean
     # inputs, and how much of its challenge gain does that cost?
     "finetune nounshuffle cosine 5e-4 clean 0.5": {**NOUNSHUFFLE, "lr": 5e-4, "clean_prob": 0.5},
+    # ... the same fine-tune from the C = 20 weights (issue 32: does width restore the
+    # colour of the kit's 4:2:0 LR?); against the row above at the same commit
+    "finetune nounshuffle c20 cosine 5e-4 clean 0.5": {
+        **NOUNSHUFFLE, "lr": 5e-4, "clean_prob": 0.5, "channels": 20, "num_kernels": 20,
+        "init_weights": "pretrained/asconvsr_x2_nounshuffle_c20/asconvsr_x2_nounshuffle_c20.ckpt"},
     # a last stage on the squared error PSNR measures (the loss at the LR-resolution shape:
     # lightweight-SR entries often end this way), against the same stage with the paper's
     # Charbonnier loss, both from the shipped clean weights with the preset's redraw

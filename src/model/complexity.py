@@ -73,6 +73,7 @@ PRESETS = {
     "AsConvSR x3": "configs/asconvsr_x3.yaml",
     "AsConvSR-L x2": "configs/asconvsr_l_x2.yaml",
     "AsConvSR x2, no unshuffle": "configs/asconvsr_x2_nounshuffle.yaml",
+    "AsConvSR x2, no unshuffle, C = 20": "configs/asconvsr_x2_nounshuffle_c20.yaml",
     "AsConvSR x3, no unshuffle": "configs/asconvsr_x3_nounshuffle.yaml",
 }
 
