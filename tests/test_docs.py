@@ -86,12 +86,9 @@ def test_every_shipped_model_is_named_where_a_user_picks_one():
     """infer.py's --model help and the README's quick start say which shipped checkpoint
     suits which input: a model added to pretrained/ must be named in both."""
     import argparse
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("entry_infer", os.path.join(ROOT, "infer.py"))
-    infer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(infer)
+    from tests.test_entry_flags import load_entry
     parser = argparse.ArgumentParser()
-    infer.extra_args(parser)
+    load_entry("infer.py").extra_args(parser)
     model_help = next(a.help for a in parser._actions if "--model" in a.option_strings)
     quick = read("README.md").split("## Quick start", 1)[1].split("\n## ", 1)[0]
     names = [os.path.basename(os.path.normpath(f))
