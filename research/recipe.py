@@ -13,8 +13,8 @@ latest.ckpt: rerun the same command. Runs land in OUT/itersN/VARIANT/seedS.
 A variant's ``photo_scale`` (a RUNNER_KEYS entry, not a train.py key) trains on the
 photos downscaled by that factor: TRAIN_DIR_x{scale}, written once before the runs.
 With ``--degradation challenge`` (issue 32) the runs train on the NTIRE 2023 kit's LR
-(Pillow bicubic + JPEG q90) and validate with it (val_protocol challenge: crop 0), in
-OUT/itersN_challenge; the "finetune" variants start from the shipped clean checkpoint.
+(Pillow bicubic + JPEG q90) and validate with it (val_protocol challenge: crop 0), choose
+best.ckpt by PSNR-RGB as the kit ranks (best_metric psnr_rgb), in OUT/itersN_challenge; the "finetune" variants start from the shipped clean checkpoint.
 
 ``report`` reads each finished run's history.json: the last validation (at the end of
 the budget, not the best one, so no test set picks anything) gives PSNR-Y and its gain
@@ -200,7 +200,10 @@ def train_command(args, name, seed, folder):
                "--seed", str(seed), "--train_dir", train_dir,
                "--val_dir", ",".join(val_dirs), "--output_dir", folder, *flags]
     if args.degradation == "challenge":
-        command += ["--degradation", "challenge", "--val_protocol", "challenge"]
+        # best.ckpt by the figure the kit ranks (a run started before the key resumes
+        # only from the commit that started it: history.json records its metric)
+        command += ["--degradation", "challenge", "--val_protocol", "challenge",
+                    "--best_metric", "psnr_rgb"]
     return command + resume_flags(folder)
 
 

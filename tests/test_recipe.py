@@ -88,7 +88,8 @@ def test_challenge_runs_train_and_validate_as_the_kit_and_report_rgb(tmp_path):
     folder = runner.run_folder(args.out, 2, "finetune cosine 5e-4", 0, "challenge")
     assert os.path.join("iters2_challenge", "finetune_cosine_5e_4") in folder
     flags = dict(zip(*[iter(runner.train_command(args, "finetune cosine 5e-4", 0, folder)[2:])] * 2))
-    assert (flags["--degradation"], flags["--val_protocol"]) == ("challenge", "challenge")
+    assert (flags["--degradation"], flags["--val_protocol"], flags["--best_metric"]) == (
+        "challenge", "challenge", "psnr_rgb")
     assert flags["--init_weights"] == "pretrained/asconvsr_x2/asconvsr_x2.ckpt"
     assert os.path.isfile(os.path.join(ROOT, flags["--init_weights"]))
     fake_run(folder, {"data_val": 1.0, "Set5": 2.0, "Set14": 0.5}, speed=20.0)

@@ -414,24 +414,27 @@ def test_a_val_lr_list_of_another_length_is_one_line(photos, tmp_path):
 
 
 class ScriptedValidator:
-    """Returns the figures given per call: {set: psnr_y} -> metrics with that PSNR-Y."""
+    """Returns the figures given per call: {set: psnr_y or (psnr_y, psnr_rgb)} -> metrics
+    with that PSNR-Y (and PSNR-RGB, else the same as PSNR-Y)."""
 
     def __init__(self, calls):
         self.calls, self.first = iter(calls), "val"
 
     def __call__(self):
-        return {name: {"psnr_y": y, "psnr_rgb": y, "ssim_y": 0.9, "bicubic_psnr_y": 30.0}
-                for name, y in next(self.calls).items()}
+        figures = {name: y if isinstance(y, tuple) else (y, y)
+                   for name, y in next(self.calls).items()}
+        return {name: {"psnr_y": y, "psnr_rgb": rgb, "ssim_y": 0.9, "bicubic_psnr_y": 30.0}
+                for name, (y, rgb) in figures.items()}
 
 
 def test_best_checkpoint_follows_the_first_set_only(tmp_path):
     """The test set (Set5) peaks at iteration 2, the first set at 3: best.ckpt is written
     at 1 and 3 only, and the history says 3."""
-    from src.engine.trainer import RunFolder, validate
+    from src.engine.trainer import RunFolder, new_history, validate
     from src.model.asconvsr import AsConvSRConfig, build_model
     net = build_model(AsConvSRConfig(channels=8, num_kernels=4))
     run = RunFolder(str(tmp_path), writer=True)
-    history = {"loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+    history = new_history("psnr_y")
     validator = ScriptedValidator([{"val": 31.0, "Set5": 35.0}, {"val": 30.5, "Set5": 36.0},
                                    {"val": 31.2, "Set5": 34.0}])
     written = []
@@ -439,8 +442,51 @@ def test_best_checkpoint_follows_the_first_set_only(tmp_path):
         scalars = validate(validator, net, run, history, iteration)
         written.append(load_params(str(tmp_path / "best.ckpt"))["iteration"].item())
     assert written == [1, 1, 3]
-    assert (history["best_iteration"], history["best_psnr_y"]) == (3, 31.2)
+    assert (history["best_iteration"], history["best_value"]) == (3, 31.2)
     assert scalars["val/psnr_y"] == 31.2 and scalars["val_Set5/psnr_y"] == 34.0
+
+
+def test_best_metric_psnr_rgb_chooses_by_the_first_sets_rgb_figure(tmp_path):
+    """PSNR-Y peaks at iteration 2 and PSNR-RGB (the NTIRE kit's ranking) at 3: with
+    best_metric psnr_rgb, best.ckpt is written at 1 and 3 and the history says 3."""
+    from src.engine.trainer import RunFolder, new_history, validate
+    from src.model.asconvsr import AsConvSRConfig, build_model
+    net = build_model(AsConvSRConfig(channels=8, num_kernels=4))
+    run = RunFolder(str(tmp_path), writer=True)
+    history = new_history("psnr_rgb")
+    validator = ScriptedValidator([{"val": (31.0, 28.0)}, {"val": (31.5, 27.9)},
+                                   {"val": (31.1, 28.2)}])
+    written = []
+    for iteration in (1, 2, 3):
+        validate(validator, net, run, history, iteration)
+        written.append(load_params(str(tmp_path / "best.ckpt"))["iteration"].item())
+    assert written == [1, 1, 3]
+    assert (history["best_metric"], history["best_value"], history["best_iteration"]) == (
+        "psnr_rgb", 28.2, 3)
+
+
+def test_a_history_from_before_best_metric_reads_as_psnr_y(tmp_path):
+    from src.engine.trainer import RunFolder
+    (tmp_path / "history.json").write_text(json.dumps(
+        {"loss": [], "val": [], "best_psnr_y": 32.9, "best_iteration": 4000}))
+    history = RunFolder(str(tmp_path), writer=True).load_history()
+    assert (history["best_metric"], history["best_value"], history["best_iteration"]) == (
+        "psnr_y", 32.9, 4000)
+    assert "best_psnr_y" not in history
+
+
+def test_resume_with_another_best_metric_is_refused_before_any_file_changes(photos, tmp_path):
+    out = tmp_path / "run"
+    common = ("--log_every", "2", "--val_every", "2", "--ckpt_every", "2")
+    run_train(photos, out, "--total_iters", "2", *common)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = run_train(photos, out, "--total_iters", "4", *common, "--best_metric", "psnr_rgb",
+                     "--resume", str(out / "latest.ckpt"), check=False)
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0 and "history.json" in last_line
+    assert "chose best.ckpt by psnr_y" in last_line and "--best_metric psnr_y" in last_line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert "done: 2 iterations; best val PSNR-Y" in (out / "train.log").read_text()
 
 
 def test_resume_continues_the_cosine_schedule(tmp_path):
@@ -496,11 +542,11 @@ def test_history_json_is_strict_json_when_a_value_is_not_finite(tmp_path):
     folder = RunFolder(str(tmp_path), writer=True)
     history = {"loss": [[100, float("nan")], [200, 0.5]],
                "val": [{"iteration": 200, "psnr_y": float("inf")}],
-               "best_psnr_y": float("inf"), "best_iteration": 200}
+               "best_metric": "psnr_y", "best_value": float("inf"), "best_iteration": 200}
     folder.save_history(history)
     text = (tmp_path / "history.json").read_text()
     assert "Infinity" not in text and "NaN" not in text
     strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the file"))
     assert strict["loss"][0] == [100, None] and strict["val"][0]["psnr_y"] is None
     # resuming reads the null best back as inf, so no later PSNR counts as a new best
-    assert folder.load_history()["best_psnr_y"] == float("inf")
+    assert folder.load_history()["best_value"] == float("inf")

@@ -6,7 +6,8 @@ Run folder (``cfg.output_dir``):
                     Written one step late: a checkpoint becomes latest.ckpt once the next
                     step's loss is finite, so the kept one never holds weights that
                     already gave inf/NaN (the last iteration's is written at once)
-    best.ckpt       network weights with the best validation PSNR-Y so far
+    best.ckpt       network weights with the best validation figure so far (best_metric
+                    of the first val set: PSNR-Y unless the config says otherwise)
     history.json    logged losses and validation figures (survives resume)
     train.log       the progress lines
     command.txt     the command line of every start and resume, after a comment line
@@ -155,10 +156,21 @@ class RunFolder:
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as handle:
                 history = json.load(handle)
-            if history.get("best_psnr_y", -1.0) is None:      # an inf written as null
-                history["best_psnr_y"] = math.inf
+            if "best_psnr_y" in history:            # written before best_metric existed
+                history["best_metric"] = "psnr_y"
+                history["best_value"] = history.pop("best_psnr_y")
+            if history.get("best_value", -1.0) is None:      # an inf written as null
+                history["best_value"] = math.inf
             return history
-        return {"loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+        return None
+
+
+def new_history(best_metric):
+    return {"loss": [], "val": [], "best_metric": best_metric, "best_value": -1.0,
+            "best_iteration": 0}
+
+
+BEST_LABELS = {"psnr_y": "PSNR-Y", "psnr_rgb": "PSNR-RGB", "ssim_y": "SSIM-Y"}
 
 
 def format_eta(seconds):
@@ -333,8 +345,12 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
     elif cfg.init_weights:
         init_line = (f"init_weights {cfg.init_weights} not loaded: resuming continues the run's "
                      f"own weights and Adam state from {resume}")
-    history = trim_history(run.load_history(), start) if resume else {
-        "loss": [], "val": [], "best_psnr_y": -1.0, "best_iteration": 0}
+    history = run.load_history() if resume else None
+    history = trim_history(history, start) if history else new_history(cfg.best_metric)
+    if history["best_metric"] != cfg.best_metric:
+        raise ConfigError(f"'{run.file('history.json')}' chose best.ckpt by "
+                          f"{history['best_metric']}; resume with --best_metric "
+                          f"{history['best_metric']}, or train into a new output_dir")
     validator = Validator(cfg, net) if (cfg.val_dir and rank == 0 and cfg.val_every > 0) else None
     scalars = Scalars(cfg.tensorboard and run.writer)      # tensorboardX missing: refused here
 
@@ -421,8 +437,10 @@ def train(cfg, resume=None, dump_final_weights=None, overwrite=False):
         os.makedirs(dump_final_weights, exist_ok=True)
         save_checkpoint_atomic(net, os.path.join(dump_final_weights, f"rank{rank}.ckpt"))
     scalars.close()
-    run.log(f"done: {cfg.total_iters} iterations; best val PSNR-Y "
-            f"{history['best_psnr_y']:.3f} dB at iteration {history['best_iteration']}")
+    value = history["best_value"]
+    run.log(f"done: {cfg.total_iters} iterations; best val {BEST_LABELS[cfg.best_metric]} "
+            + (f"{value:.4f}" if cfg.best_metric == "ssim_y" else f"{value:.3f} dB")
+            + f" at iteration {history['best_iteration']}")
     return net
 
 
@@ -431,7 +449,7 @@ VAL_KEYS = ("psnr_y", "psnr_rgb", "ssim_y")
 
 def validate(validator, net, run, history, iteration):
     """Validate on every set, record, and keep best.ckpt (weights only) when the first
-    set's PSNR-Y improves. The history record holds the first set's figures at the top
+    set's figure history["best_metric"] improves. The history record holds the first set's figures at the top
     level (as with one set) and every set's under "sets"; returns the TensorBoard
     scalars: val/KEY for the first set, val_NAME/KEY for the others."""
     started = time.time()
@@ -442,9 +460,9 @@ def validate(validator, net, run, history, iteration):
             for name, mean in means.items()}
     record = {"iteration": iteration, **sets[validator.first], "sets": sets}
     history["val"].append(record)
-    improved = record["psnr_y"] > history["best_psnr_y"]
+    improved = record[history["best_metric"]] > history["best_value"]
     if improved:
-        history["best_psnr_y"], history["best_iteration"] = record["psnr_y"], iteration
+        history["best_value"], history["best_iteration"] = record[history["best_metric"]], iteration
         save_checkpoint_atomic(net, run.file("best.ckpt"), append_dict={"iteration": iteration})
     for name, figures in sets.items():
         label = "" if name == validator.first else f" {name}"
