@@ -32,9 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import src  # noqa: E402,F401  (runtime environment before mindspore)
+from research.runs import BENCHMARKS  # noqa: E402
 from src.metrics import Y_OFFSET, Y_WEIGHTS  # noqa: E402
 
-BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 CHANNELS = ("RGB", "Y", "Cb", "Cr")
 # rows: Y, Cb, Cr; columns: R, G, B (MATLAB rgb2ycbcr, inputs in [0, 255]); the Y row is
 # src/metrics.py's, the luma every PSNR-Y here uses

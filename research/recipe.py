@@ -32,10 +32,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from research.runs import (cell, common_arguments, dispatch, finished, resume_flags,  # noqa: E402
-                          run_all, selected, slug, summary)
+from research.runs import (BENCHMARKS, cell, common_arguments, dispatch,  # noqa: E402
+                           finished, resume_flags, run_all, selected, slug, summary)
 
-BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 # The schedule fitted to the run (BasicSR's small models: cosine to 1e-7) after a
 # 300-step warm-up, uniform patches, Charbonnier, the paper's assembled block (E = 32,
 # T = 30). At lr 2e-3 this warm-up let the first steps kill every unit of the bias-free

@@ -7,6 +7,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Set5 and Set14 (HR PNGs) beside the checkout, where ../shared/benchmarks puts them
+BENCHMARKS = os.path.join(os.path.dirname(ROOT), "shared", "benchmarks")
 
 
 def slug(name):
