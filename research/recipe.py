@@ -14,12 +14,13 @@ A variant's ``photo_scale`` (a RUNNER_KEYS entry, not a train.py key) trains on 
 photos downscaled by that factor: TRAIN_DIR_x{scale}, written once before the runs.
 With ``--degradation challenge`` (issue 32) the runs train on the NTIRE 2023 kit's LR
 (Pillow bicubic + JPEG q90) and validate with it (val_protocol challenge: crop 0), choose
-best.ckpt by PSNR-RGB as the kit ranks (best_metric psnr_rgb), in OUT/itersN_challenge; the "finetune" variants start from the shipped clean checkpoint.
+best.ckpt by PSNR-RGB as the kit ranks (best_metric psnr_rgb), in OUT/itersN_challenge;
+the "finetune" variants start from the shipped clean checkpoint.
 
 ``report`` reads each finished run's history.json: the last validation (at the end of
 the budget, not the best one, so no test set picks anything) gives PSNR-Y and its gain
-over MATLAB bicubic per set (RGB with --degradation challenge, the kit's ranking metric); per variant the
-mean over seeds and the spread (max - min),
+over MATLAB bicubic per set (RGB with --degradation challenge, the kit's ranking
+metric); per variant the mean over seeds and the spread (max - min),
 and the training speed from train.log's it/s. A difference inside the spread is a tie.
 It writes OUT/itersN/recipe.md and recipe.json.
 """

@@ -162,7 +162,7 @@ class RunFolder:
             if history.get("best_value", -1.0) is None:      # an inf written as null
                 history["best_value"] = math.inf
             return history
-        return None
+        return None                                     # a run without validation yet
 
 
 def new_history(best_metric):
@@ -449,9 +449,10 @@ VAL_KEYS = ("psnr_y", "psnr_rgb", "ssim_y")
 
 def validate(validator, net, run, history, iteration):
     """Validate on every set, record, and keep best.ckpt (weights only) when the first
-    set's figure history["best_metric"] improves. The history record holds the first set's figures at the top
-    level (as with one set) and every set's under "sets"; returns the TensorBoard
-    scalars: val/KEY for the first set, val_NAME/KEY for the others."""
+    set's history["best_metric"] figure improves. The history record holds the first
+    set's figures at the top level (as with one set) and every set's under "sets";
+    returns the TensorBoard scalars: val/KEY for the first set, val_NAME/KEY for the
+    others."""
     started = time.time()
     net.set_train(False)
     means = validator()
@@ -460,9 +461,10 @@ def validate(validator, net, run, history, iteration):
             for name, mean in means.items()}
     record = {"iteration": iteration, **sets[validator.first], "sets": sets}
     history["val"].append(record)
-    improved = record[history["best_metric"]] > history["best_value"]
+    figure = record[history["best_metric"]]
+    improved = figure > history["best_value"]
     if improved:
-        history["best_value"], history["best_iteration"] = record[history["best_metric"]], iteration
+        history["best_value"], history["best_iteration"] = figure, iteration
         save_checkpoint_atomic(net, run.file("best.ckpt"), append_dict={"iteration": iteration})
     for name, figures in sets.items():
         label = "" if name == validator.first else f" {name}"
