@@ -40,7 +40,9 @@ def extra_args(parser):
                              "asconvsr_x3 (the paper's networks), "
                              "for clean (lossless) photos; pretrained/asconvsr_x2_ntire for JPEG "
                              "photos and video frames (fine-tuned on JPEG q90 inputs: better "
-                             "on them, a little worse on clean ones; its MODEL_CARD.md)")
+                             "on them, a little worse on clean ones; its MODEL_CARD.md; "
+                             "asconvsr_x2_ntire_c20: the same at C = 20, 1.5 times the MACs "
+                             "for +0.01 dB)")
     parser.add_argument("--input", required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--output", required=True,
                         help="output file, or folder (one output per input, same base name)")
