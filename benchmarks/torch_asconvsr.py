@@ -3,7 +3,8 @@
 Not part of the project (torch is not in requirements.txt): benchmarks load it to time
 the same network in PyTorch CPU eager. ``from_mindspore`` copies every parameter of a
 MindSpore AsConvSR so the two compute the same function; the benchmark checks that
-(allclose) before timing. Covers block_type assembled/plain, residual repeat/none.
+(allclose) before timing. Covers block_type assembled/plain, residual repeat/none,
+colour rgb.
 """
 import numpy as np
 import torch
@@ -14,8 +15,10 @@ from torch import nn
 class TorchAsConvSR(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        if cfg.block_type not in ("assembled", "plain") or cfg.residual == "bicubic":
-            raise ValueError("the torch twin covers block_type assembled/plain, residual repeat/none")
+        if (cfg.block_type not in ("assembled", "plain") or cfg.residual == "bicubic"
+                or cfg.colour != "rgb"):
+            raise ValueError("the torch twin covers block_type assembled/plain, residual "
+                             "repeat/none, colour rgb")
         self.cfg = cfg
         k, c, u, n = cfg.kernel_size, cfg.channels, cfg.unshuffle, cfg.convs_per_block
         self.conv_first = nn.Parameter(torch.empty(c, 3 * u * u, k, k))

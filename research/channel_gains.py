@@ -18,8 +18,8 @@ while its luma keeps all of it. A network trained on RGB may restore the luma an
 the colour about where bicubic leaves it; its RGB gain is then smaller than its Y gain.
 
 Conventions: Y, Cb and Cr are BT.601 studio range as MATLAB's rgb2ycbcr (src/metrics.py's
-Y, with Cb = 128 + (-37.797 R - 74.203 G + 112 B) / 255 and Cr = 128 + (112 R - 93.786 G
-- 18.214 B) / 255), not rounded; PSNR with data range 255 on every channel.
+YCBCR_WEIGHTS and YCBCR_OFFSETS, whose Y is every PSNR-Y's), not rounded; PSNR with data
+range 255 on every channel.
 Each model runs with the config.yaml beside it, as eval.py does.
 """
 import argparse
@@ -33,25 +33,20 @@ sys.path.insert(0, ROOT)
 
 import src  # noqa: E402,F401  (runtime environment before mindspore)
 from research.runs import BENCHMARKS  # noqa: E402
-from src.metrics import Y_OFFSET, Y_WEIGHTS  # noqa: E402
+from src.metrics import YCBCR_OFFSETS, YCBCR_WEIGHTS  # noqa: E402
 
 CHANNELS = ("RGB", "Y", "Cb", "Cr")
-# rows: Y, Cb, Cr; columns: R, G, B (MATLAB rgb2ycbcr, inputs in [0, 255]); the Y row is
-# src/metrics.py's, the luma every PSNR-Y here uses
-YCBCR = np.array([Y_WEIGHTS,
-                  np.array([-37.797, -74.203, 112.0]) / 255.0,
-                  np.array([112.0, -93.786, -18.214]) / 255.0])
-YCBCR_OFFSET = np.array([Y_OFFSET, 128.0, 128.0])
 
 
 def to_ycbcr(rgb):
-    """(H, W, 3) RGB in [0, 255] -> (H, W, 3) float64 Y, Cb, Cr, studio range."""
-    return rgb.astype(np.float64) @ YCBCR.T + YCBCR_OFFSET
+    """(H, W, 3) RGB in [0, 255] -> (H, W, 3) float64 Y, Cb, Cr, studio range (the Y is
+    src/metrics.py's, the luma every PSNR-Y here uses)."""
+    return rgb.astype(np.float64) @ YCBCR_WEIGHTS.T + YCBCR_OFFSETS
 
 
 def from_ycbcr(ycc):
     """The inverse of to_ycbcr (float64 RGB, not clipped or rounded)."""
-    return (ycc - YCBCR_OFFSET) @ np.linalg.inv(YCBCR).T
+    return (ycc - YCBCR_OFFSETS) @ np.linalg.inv(YCBCR_WEIGHTS).T
 
 
 def is_grey(rgb):

@@ -37,6 +37,12 @@ BT601_LUMA = np.array([0.299, 0.587, 0.114])
 # 65.481 = 219 * 0.299 etc., divided by 255 for inputs in [0, 255].
 Y_WEIGHTS = BT601_LUMA * 219 / 255.0
 Y_OFFSET = 16.0
+# The whole of MATLAB's rgb2ycbcr, the project's one copy: rows Y, Cb, Cr, columns R, G, B,
+# for inputs in [0, 255]; the Y row is the luma above, Cb and Cr span 224 levels around 128.
+YCBCR_WEIGHTS = np.array([Y_WEIGHTS,
+                          np.array([-37.797, -74.203, 112.0]) / 255.0,
+                          np.array([112.0, -93.786, -18.214]) / 255.0])
+YCBCR_OFFSETS = np.array([Y_OFFSET, 128.0, 128.0])
 SSIM_OPTIONS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                     K1=0.01, K2=0.03, data_range=DATA_RANGE)
 

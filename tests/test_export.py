@@ -49,7 +49,8 @@ def test_layers_equal_the_mindspore_layers_they_replace():
 VARIANTS = [dict(), dict(assembled_impl="basis_first"), dict(block_type="dynamic"),
             dict(block_type="plain"), dict(residual="bicubic", bias=True),
             dict(residual="none", relu="none"), dict(unshuffle=1, scale=3),
-            dict(num_blocks=2, scale=3, relu="none"), dict(scale=1, unshuffle=4)]
+            dict(num_blocks=2, scale=3, relu="none"), dict(scale=1, unshuffle=4),
+            dict(colour="luma"), dict(colour="luma", residual="bicubic", unshuffle=1, scale=3)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(map(str, v.values())) or "paper")
@@ -82,8 +83,9 @@ def quiet(*_):
     pass
 
 
-def test_fixed_size_mindir_with_batch(tmp_path):
-    cfg, ckpt = tiny_run(tmp_path / "run")
+@pytest.mark.parametrize("colour", ["rgb", "luma"])
+def test_fixed_size_mindir_with_batch(tmp_path, colour):
+    cfg, ckpt = tiny_run(tmp_path / "run", colour=colour)
     paths, metadata = export_model(cfg, ckpt, "MINDIR", str(tmp_path / "fixed"), height=12,
                                    width=16, batch_size=2, log=quiet)
     assert list(paths) == ["full"] and metadata["input_shape"] == [2, 3, 12, 16]
@@ -93,10 +95,12 @@ def test_fixed_size_mindir_with_batch(tmp_path):
     assert np.abs(graph(Tensor(x)).asnumpy() - net(Tensor(x)).asnumpy()).max() < 1e-4
 
 
-@pytest.mark.parametrize("file_format", ["MINDIR", "ONNX"])
-def test_any_size_export_at_two_sizes_and_tiled(tmp_path, file_format):
+@pytest.mark.parametrize("file_format,colour", [("MINDIR", "rgb"), ("ONNX", "rgb"),
+                                                ("ONNX", "luma")])
+def test_any_size_export_at_two_sizes_and_tiled(tmp_path, file_format, colour):
     # a leaky slope: LeakyReLU exports too (the other exports here run ReLU)
-    cfg, ckpt = tiny_run(tmp_path / "run", num_blocks=2, residual="bicubic", relu_slope=0.1)
+    cfg, ckpt = tiny_run(tmp_path / "run", num_blocks=2, residual="bicubic", relu_slope=0.1,
+                         colour=colour)
     lines = []
     paths, metadata = export_model(cfg, ckpt, file_format, str(tmp_path / "out" / "x2"),
                                    log=lines.append)

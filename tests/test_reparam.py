@@ -57,7 +57,8 @@ def test_a_new_kernel_is_its_3x3_branch_and_every_branch_learns():
 
 @pytest.mark.parametrize("variant", [{}, {"block_type": "plain"},
                                      {"num_blocks": 2, "unshuffle": 1, "relu_slope": 0.05},
-                                     {"assembled_impl": "basis_first", "residual": "bicubic"}])
+                                     {"assembled_impl": "basis_first", "residual": "bicubic"},
+                                     {"colour": "luma"}, {"colour": "luma", "block_type": "plain"}])
 def test_fold_keeps_the_function_under_the_ordinary_names(variant):
     cfg = AsConvSRConfig(**{**TINY, **variant})
     net = randomised(build_model(cfg))

@@ -38,11 +38,11 @@ class DeployError(ConfigError):
 def receptive_halo(cfg: AsConvSRConfig):
     """LR pixels a tile needs around its core so the core's output equals the whole
     image's: every convolution reaches k//2 pixels at the unshuffled resolution (u LR
-    pixels each), the bicubic residual 2 LR pixels. A multiple of u, so tiles cut at
-    multiples of u keep the unshuffle grid of the whole image."""
+    pixels each), the bicubic residual and colour luma's bicubic Cb, Cr 2 LR pixels. A
+    multiple of u, so tiles cut at multiples of u keep the unshuffle grid of the whole image."""
     convs = 2 + cfg.convs_per_block * cfg.num_blocks             # conv_first, blocks, conv_last
     halo = cfg.unshuffle * (cfg.kernel_size // 2) * convs
-    if cfg.residual == "bicubic":
+    if cfg.residual == "bicubic" or cfg.colour == "luma":
         halo = max(halo, 2)
     return -(-halo // cfg.unshuffle) * cfg.unshuffle
 

@@ -13,6 +13,7 @@ The file reads top to bottom:
     Block            what both block kinds share: convs in sequence, ReLUs, optional skip
     AssembledBlock   a control module + three assembled (or dynamic) convolutions
     PlainBlock       ablation: three ordinary convolutions
+    ColourTransform  option: a fixed per-pixel colour matrix (colour luma: RGB <-> YCbCr)
     AsConvSR         unshuffle -> conv -> block(s) -> conv -> shuffle, residual, shuffle
     fold_reparam     the deploy form of a network trained with RepKernels
 
@@ -22,7 +23,8 @@ the same Cells and Parameters; the pixel (un)shuffles take a ``form`` there
 (src/model/layers.py). Diagnostics read activations through ``AsConvSR.activations``.
 
 Shape letters: B batch, C channels, E candidate kernels, k kernel size, H x W the
-low-resolution input, h x w = H/u x W/u after pixel-unshuffle by u, s the scale.
+low-resolution input, h x w = H/u x W/u after pixel-unshuffle by u, s the scale, c the
+colours the body works on (3: R, G, B; with colour luma 1: the Y).
 
 Initialisation matters here (see ``ControlModule`` and ``AssembledConv2d.init_basis``):
 a near-uniform softmax would give every output channel the same kernel, and averaging
@@ -39,6 +41,7 @@ from mindspore import nn, ops, Parameter, Tensor
 from mindspore.common.initializer import initializer, Normal, Zero
 
 from src.config import ConfigError, check_ranges
+from src.metrics import YCBCR_OFFSETS, YCBCR_WEIGHTS
 from src.model.layers import ChannelsToSpace, RepeatChannels, SpaceToChannels, replicate_pad
 
 
@@ -66,6 +69,7 @@ class AsConvSRConfig:
     local_skip: bool = False      # block output += block input (paper: removed; ablation)
     last_init_scale: float = 0.1  # multiplies conv2's He init: start close to the residual
     reparam: str = "none"         # none | ecb: every kernel trained as ECB branches (not paper)
+    colour: str = "rgb"           # rgb (paper) | luma: body on Y, Cb/Cr bicubic (SRCNN; not paper)
 
     @classmethod
     def from_dict(cls, values):
@@ -90,6 +94,7 @@ class AsConvSRConfig:
              f"control_norm must be none or batch, got '{self.control_norm}'"),
             (self.relu in ("all", "none"), f"relu must be all or none, got '{self.relu}'"),
             (self.reparam in ("none", "ecb"), f"reparam must be none or ecb, got '{self.reparam}'"),
+            (self.colour in ("rgb", "luma"), f"colour must be rgb or luma, got '{self.colour}'"),
             (self.reparam == "none" or (self.kernel_size == 3 and not self.bias
                                         and self.block_type != "dynamic"),
              "reparam ecb needs kernel_size 3, bias False and block_type assembled or plain"),
@@ -104,9 +109,14 @@ class AsConvSRConfig:
                 raise ConfigError(f"model config: {message}")
 
     @property
+    def colours(self):
+        """c, the colours the body works on: R, G, B, or with colour luma the Y alone."""
+        return 1 if self.colour == "luma" else 3
+
+    @property
     def out_channels(self):
-        """conv2's output channels: 3 colours x (u * s)^2 sub-pixel positions."""
-        return 3 * (self.unshuffle * self.scale) ** 2
+        """conv2's output channels: c colours x (u * s)^2 sub-pixel positions."""
+        return self.colours * (self.unshuffle * self.scale) ** 2
 
 
 def activation(cfg: AsConvSRConfig):
@@ -529,7 +539,7 @@ def bicubic_phase_kernels(scale, a=-0.5):
     """Depthwise kernels (s*s, 1, 5, 5) that upscale by s with the bicubic kernel
     (align_corners=False, edge pixels repeated): phase channel p*s+q holds output pixel
     (s*i+p, s*j+q), the same channel order PixelShuffle(s) reads. Used for the
-    'bicubic' residual of the ablation."""
+    'bicubic' residual of the ablation and colour luma's Cb and Cr."""
     def cubic(t):
         t = abs(t)
         if t <= 1:
@@ -548,40 +558,78 @@ def bicubic_phase_kernels(scale, a=-0.5):
     return kernels.astype(np.float32)
 
 
+def bicubic_phases(x, kernels, channels):
+    """(B, c, H, W) -> (B, c*s^2, H, W): channel i*s^2 + p holds channel i's bicubic phase
+    p, for ``kernels`` = bicubic_phase_kernels(s) tiled c times (c = ``channels``)."""
+    return ops.conv2d(replicate_pad(x, 2), kernels, groups=channels)
+
+
+class ColourTransform(nn.Cell):
+    """A fixed affine map of the colours at every pixel, out = W x + b with W (Co, Ci) and
+    b (Co,), as a 1x1 convolution (ops.einsum has no CPU kernel). W and b are constant
+    Tensors, not Parameters: nothing trains them and checkpoints do not hold them."""
+
+    def __init__(self, weights, offsets):
+        super().__init__()
+        weights = np.asarray(weights, np.float32)
+        self.weights = Tensor(weights.reshape(weights.shape + (1, 1)))    # (Co, Ci, 1, 1)
+        self.offsets = Tensor(np.asarray(offsets, np.float32))           # (Co,)
+
+    def construct(self, x):
+        return ops.conv2d(x, self.weights, self.offsets)                 # (B, Co, H, W)
+
+
 class AsConvSR(nn.Cell):
     """The network: (B, 3, H, W) in [0, 1] -> (B, 3, sH, sW).
 
-    PixelUnshuffle(u) -> conv 3u^2 -> C (+ReLU) -> block(s) -> conv C -> 3(us)^2
-    -> PixelShuffle(u) -> + residual -> PixelShuffle(s).
+    PixelUnshuffle(u) -> conv cu^2 -> C (+ReLU) -> block(s) -> conv C -> c(us)^2
+    -> PixelShuffle(u) -> + residual -> PixelShuffle(s), c = 3 colours (luma: below).
 
     The residual is added between the two pixel shuffles: after PixelShuffle(u) the
-    tensor is (B, 3s^2, H, W), and PixelShuffle(s) maps channels c*s^2 .. c*s^2+s^2-1
-    to colour c. Repeating each input channel s^2 times consecutively (repeat_interleave,
+    tensor is (B, cs^2, H, W), and PixelShuffle(s) maps channels i*s^2 .. i*s^2+s^2-1
+    to colour i. Repeating each input channel s^2 times consecutively (repeat_interleave,
     not tiling) and then shuffling is exactly nearest-neighbour upscaling, for the cost
     of an add at LR size.
 
     Stages: ``features`` (unshuffle, conv_first), the blocks, ``head`` (conv_last,
     shuffles, residual); ``form`` picks the shuffles' operators (src/model/layers.py).
+
+    ``colour luma`` (SRCNN's and FSRCNN's convention; our option, the paper's network is
+    RGB): the body works on the luma Y alone, c = 1 where the paper has 3. ``features``
+    converts the RGB input to Y, ``head`` adds Y's residual, upscales the input's Cb and
+    Cr by the bicubic residual's fixed filter and converts the SR Y with them back to RGB.
+    Y, Cb, Cr are MATLAB's rgb2ycbcr (src/metrics.py, the Y of every PSNR-Y) scaled to
+    [0, 1]; the way back is its exact inverse. Still RGB in, RGB out.
     """
 
     def __init__(self, cfg: AsConvSRConfig):
         super().__init__()
         self.cfg = cfg
-        u, s, channels = cfg.unshuffle, cfg.scale, cfg.channels
-        self.unshuffle = SpaceToChannels(3, u) if u > 1 else None
-        self.conv_first = static_conv(cfg, 3 * u * u, channels)
+        u, s, channels, c = cfg.unshuffle, cfg.scale, cfg.channels, cfg.colours
+        self.colours = c
+        self.luma = cfg.colour == "luma"
+        if self.luma:     # rgb2ycbcr for [0, 1] images: the offsets / 255, the same weights
+            weights, offsets = YCBCR_WEIGHTS, YCBCR_OFFSETS / 255.0
+            inverse = np.linalg.inv(weights)
+            self.to_luma = ColourTransform(weights[:1], offsets[:1])      # RGB -> Y
+            self.to_chroma = ColourTransform(weights[1:], offsets[1:])    # RGB -> Cb, Cr
+            self.to_rgb = ColourTransform(inverse, -inverse @ offsets)    # Y, Cb, Cr -> RGB
+            self.chroma_kernels = Tensor(np.tile(bicubic_phase_kernels(s), (2, 1, 1, 1)))
+            self.shuffle_chroma = ChannelsToSpace(2, s) if s > 1 else None
+        self.unshuffle = SpaceToChannels(c, u) if u > 1 else None
+        self.conv_first = static_conv(cfg, c * u * u, channels)
         self.relu_first = cfg.relu != "none"
         self.relu = activation(cfg)
         block = PlainBlock if cfg.block_type == "plain" else AssembledBlock
         self.blocks = nn.CellList([block(cfg) for _ in range(cfg.num_blocks)])
         self.conv_last = static_conv(cfg, channels, cfg.out_channels, cfg.last_init_scale)
-        self.shuffle_unshuffle = ChannelsToSpace(3 * s * s, u) if u > 1 else None
-        self.shuffle_scale = ChannelsToSpace(3, s) if s > 1 else None
+        self.shuffle_unshuffle = ChannelsToSpace(c * s * s, u) if u > 1 else None
+        self.shuffle_scale = ChannelsToSpace(c, s) if s > 1 else None
         self.residual = cfg.residual
-        self.repeat_residual = RepeatChannels(3, s * s)
+        self.repeat_residual = RepeatChannels(c, s * s)
         self.unshuffle_factor = u
         if cfg.residual == "bicubic":
-            kernels = np.tile(bicubic_phase_kernels(s), (3, 1, 1, 1))  # (3s^2, 1, 5, 5)
+            kernels = np.tile(bicubic_phase_kernels(s), (c, 1, 1, 1))  # (cs^2, 1, 5, 5)
             self.bicubic_kernels = Parameter(Tensor(kernels), name="bicubic_kernels",
                                              requires_grad=False)
 
@@ -600,25 +648,35 @@ class AsConvSR(nn.Cell):
 
     def features(self, x, form="train"):
         """(B, 3, H, W) -> the first block's input (B, C, h, w)."""
-        feat = x if self.unshuffle is None else self.unshuffle(x, form)   # (B, 3u^2, h, w)
+        if self.luma:
+            x = self.to_luma(x)                                           # (B, 1, H, W)
+        feat = x if self.unshuffle is None else self.unshuffle(x, form)   # (B, cu^2, h, w)
         feat = self.conv_first(feat)                                      # (B, C, h, w)
         return self.relu(feat) if self.relu_first else feat
 
     def upscale_residual(self, x):
-        """(B, 3, H, W) -> (B, 3s^2, H, W), channel c*s^2 + p holds colour c's phase p."""
+        """(B, c, H, W) -> (B, cs^2, H, W), channel i*s^2 + p holds colour i's phase p."""
         if self.residual == "repeat":
             return self.repeat_residual(x)
-        return ops.conv2d(replicate_pad(x, 2), self.bicubic_kernels, groups=3)
+        return bicubic_phases(x, self.bicubic_kernels, self.colours)
+
+    def upscale_chroma(self, x, form="train"):
+        """colour luma: the RGB input (B, 3, H, W) -> its Cb, Cr (B, 2, sH, sW), bicubic."""
+        phases = bicubic_phases(self.to_chroma(x), self.chroma_kernels, 2)  # (B, 2s^2, H, W)
+        return phases if self.shuffle_chroma is None else self.shuffle_chroma(phases, form)
 
     def head(self, feat, x, form="train"):
         """The last block's output (B, C, h, w) and the input x -> (B, 3, sH, sW)."""
-        out = self.conv_last(feat)                                   # (B, 3(us)^2, h, w)
+        out = self.conv_last(feat)                                   # (B, c(us)^2, h, w)
         if self.shuffle_unshuffle is not None:
-            out = self.shuffle_unshuffle(out, form)                  # (B, 3s^2, H, W)
-        if self.residual != "none":
-            out = out + self.upscale_residual(x)
+            out = self.shuffle_unshuffle(out, form)                  # (B, cs^2, H, W)
+        if self.residual != "none":                                  # of (B, c, H, W)
+            out = out + self.upscale_residual(self.to_luma(x) if self.luma else x)
         if self.shuffle_scale is not None:
-            out = self.shuffle_scale(out, form)                      # (B, 3, sH, sW)
+            out = self.shuffle_scale(out, form)                      # (B, c, sH, sW)
+        if self.luma:                                                # SR Y, bicubic Cb, Cr
+            out = ops.concat((out, self.upscale_chroma(x, form)), axis=1)
+            out = self.to_rgb(out)                                   # (B, 3, sH, sW)
         return out
 
     def construct(self, x):

@@ -4,8 +4,13 @@ Conventions: a MAC is one multiply-add; a k x k conv from Ci to Co channels on a
 h x w map costs h*w*Co*Ci*k*k MACs. Counted per image (batch 1): the convolutions,
 the control module's two FC layers, the kernel assembly (kernel_first: Co*E*Ci*k*k
 per conv; basis_first: conv to E channels plus the h*w*Co*E mixing), the bicubic
-residual's 5x5 depthwise filter. Not counted (no MACs or negligible memory ops):
-pixel (un)shuffles, ReLU, pooling adds, softmax, the residual add.
+residual's 5x5 depthwise filter. With colour luma the first conv takes u^2 channels and
+the last gives (us)^2, and fixed costs are added: the colour conversions as 1x1 convs
+(the input's Y, 3 per LR pixel, in ``features`` and again in ``head`` for the residual;
+its Cb and Cr, 2 x 3 per LR pixel; Y, Cb, Cr back to RGB, 3 x 3 per HR pixel) and the
+bicubic upscaling of Cb and Cr (2 * s^2 * 25 per LR pixel). Not counted (no MACs or
+negligible memory ops): pixel (un)shuffles, ReLU, pooling adds, softmax, the residual
+add, the colour conversions' offsets.
 
 ``python -m src.model.complexity`` prints the table the README carries.
 """
@@ -17,9 +22,10 @@ def count_params(cfg: AsConvSRConfig, form="deploy"):
     that runs (with reparam ecb, after fold_reparam); ``train``: adds the branches a
     reparam ecb network trains, which fold away."""
     k2, c, u = cfg.kernel_size ** 2, cfg.channels, cfg.unshuffle
+    first = cfg.colours * u * u                                        # conv_first's inputs
     bias = 1 if cfg.bias else 0
-    total = (3 * u * u * k2 + bias) * c + (c * k2 + bias) * cfg.out_channels
-    kernels = [(c, 3 * u * u), (cfg.out_channels, c)]                  # (Co, Ci) of each bank
+    total = (first * k2 + bias) * c + (c * k2 + bias) * cfg.out_channels
+    kernels = [(c, first), (cfg.out_channels, c)]                      # (Co, Ci) of each bank
     n = cfg.convs_per_block
     hidden = max(1, c // cfg.reduction)
     for _ in range(cfg.num_blocks):
@@ -48,7 +54,7 @@ def count_macs(cfg: AsConvSRConfig, height, width):
     """MACs for one (height x width) LR input."""
     k2, c, u = cfg.kernel_size ** 2, cfg.channels, cfg.unshuffle
     pixels = (height // u) * (width // u)
-    macs = pixels * c * 3 * u * u * k2 + pixels * cfg.out_channels * c * k2
+    macs = pixels * c * cfg.colours * u * u * k2 + pixels * cfg.out_channels * c * k2
     n = cfg.convs_per_block
     hidden = max(1, c // cfg.reduction)
     for _ in range(cfg.num_blocks):
@@ -64,7 +70,11 @@ def count_macs(cfg: AsConvSRConfig, height, width):
         else:
             macs += n * (pixels * e * c * k2 + pixels * c * e)
     if cfg.residual == "bicubic":
-        macs += height * width * 3 * cfg.scale ** 2 * 25
+        macs += height * width * cfg.colours * cfg.scale ** 2 * 25
+    if cfg.colour == "luma":       # the fixed colour convs, Cb and Cr's bicubic (docstring)
+        lumas = 1 if cfg.residual == "none" else 2      # Y in features, again for a residual
+        s2 = cfg.scale ** 2
+        macs += height * width * (3 * lumas + 2 * 3 + 2 * s2 * 25 + s2 * 3 * 3)
     return macs
 
 
