@@ -106,6 +106,9 @@ VARIANTS = {
     # five branches folded into one; the same network at inference
     "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb": {
         **U1C16, "min_patch_texture": 8.0, "reparam": "ecb"},
+    # the network on Y alone, Cb and Cr bicubic (colour luma: SRCNN's and FSRCNN's convention)
+    "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb luma": {
+        **U1C16, "min_patch_texture": 8.0, "reparam": "ecb", "colour": "luma"},
     # ... its plain twin (does the assembled block still tie plain convs, both with ECB?)
     # and the x2 preset's own shape with it
     "cosine 5e-4 unshuffle 1 channels 16 texture 8 ecb plain": {
