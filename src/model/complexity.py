@@ -84,6 +84,7 @@ PRESETS = {
     "AsConvSR-L x2": "configs/asconvsr_l_x2.yaml",
     "AsConvSR x2, no unshuffle": "configs/asconvsr_x2_nounshuffle.yaml",
     "AsConvSR x2, no unshuffle, C = 20": "configs/asconvsr_x2_nounshuffle_c20.yaml",
+    "AsConvSR x2, no unshuffle, C = 20, luma": "configs/asconvsr_x2_nounshuffle_c20_luma.yaml",
     "AsConvSR x3, no unshuffle": "configs/asconvsr_x3_nounshuffle.yaml",
 }
 
