@@ -12,7 +12,8 @@ under the challenge protocol (the kit's LR, crop 0, MATLAB-bicubic x2 of it as i
 eval.py): the bicubic's Cb and Cr PSNR, then the guided filter of the bicubic's Cb and
 Cr at each radius and eps, guided by the bicubic's own Y, by each model's SR Y, and by
 the HR's Y (an oracle no method has); means over the colour images (grey ones have no
-colour), PSNR with data range 255 (research/channel_gains.py's YCbCr and conventions).
+colour), src/metrics.py's PSNR with data range 255 (research/channel_gains.py's YCbCr
+and conventions).
 
 Conventions: eps in squared 0-255 levels; window means with edge-replicated borders.
 """
@@ -52,17 +53,13 @@ def guided_filter(guide, image, radius, eps):
     return box_mean(a, radius) * guide + box_mean(b, radius)
 
 
-def psnr255(x, y):
-    mse = np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse)) if mse > 0 else float("inf")
-
-
 def set_rows(data_dir, predictors, radii, epsilons):
     """{(guide, radius, eps) or ("bicubic",): [mean Cb PSNR, mean Cr PSNR]} over the
     colour images of one set; radius and eps are None for the bicubic row."""
     from src.data.dataset import load_eval_pairs
     from src.data.degrade import challenge_lr
     from src.evaluate import bicubic_upscale
+    from src.metrics import psnr
     pairs, skipped = load_eval_pairs(data_dir, 2, None, challenge_lr)
     if skipped:
         print(f"{data_dir}: skipped {', '.join(map(str, skipped))}", file=sys.stderr)
@@ -75,12 +72,12 @@ def set_rows(data_dir, predictors, radii, epsilons):
         guides.update({f"{name} Y": to_ycbcr(predict(lr))[..., 0]
                        for name, predict in predictors.items()})
         guides["HR Y (oracle)"] = truth[..., 0]
-        cells = {("bicubic", None, None): [psnr255(bicubic[..., c], truth[..., c]) for c in (1, 2)]}
+        cells = {("bicubic", None, None): [psnr(bicubic[..., c], truth[..., c]) for c in (1, 2)]}
         for name, guide in guides.items():
             for radius in radii:
                 for eps in epsilons:
                     cells[(name, radius, eps)] = [
-                        psnr255(guided_filter(guide, bicubic[..., c], radius, eps), truth[..., c])
+                        psnr(guided_filter(guide, bicubic[..., c], radius, eps), truth[..., c])
                         for c in (1, 2)]
         for key, values in cells.items():
             scores.setdefault(key, []).append(values)
